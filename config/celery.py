@@ -1,0 +1,13 @@
+"""The Celery app. Two queues: ``default`` (CPU) and ``gpu`` (one process per GPU)."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("readerbench")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("gpu"))
+app.autodiscover_tasks()

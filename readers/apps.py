@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ReadersConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "readers"
+    verbose_name = "Studies and readers"

@@ -1,0 +1,24 @@
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from readers.models import Membership
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and compose health checks: the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.filter(user=request.user).select_related("study").order_by("study")
+    )
+    return render(request, "readers/home.html", {"memberships": memberships})

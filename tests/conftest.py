@@ -1,0 +1,34 @@
+"""Shared fixtures: a fixed cast of users, a study with sites, and an isolated media root."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(tmp_path, settings):
+    """Every test writes its stored DICOM files and arrays under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def site(db):
+    from readers.models import Site
+
+    return Site.objects.create(code="SITE1", name="University Hospital One")
+
+
+@pytest.fixture
+def external_site(db):
+    from readers.models import Site
+
+    return Site.objects.create(code="SITE4", name="Regional Hospital Four", external=True)
+
+
+@pytest.fixture
+def study(db):
+    from readers.models import Study
+
+    return Study.objects.create(slug="onfh", title="ONFH JIC classification")
