@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -9,10 +10,14 @@ from readers.models import Membership
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers and compose health checks: the database answers."""
+    """Liveness for load balancers and compose health checks: the database and the cache
+    (Redis when configured) answer."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    cache.set("health-check", "ok", timeout=10)
+    if cache.get("health-check") != "ok":
+        return JsonResponse({"status": "cache unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": connection.vendor})
 
 
 @login_required

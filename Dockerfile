@@ -1,0 +1,21 @@
+# One image for web and workers. CPU by default; for the GPU worker build with
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 .
+FROM python:3.11-slim-bookworm
+
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    READERBENCH_DATA_DIR=/data
+
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 readerbench
+
+WORKDIR /app
+COPY pyproject.toml requirements-cpu.txt README.md ./
+# torch first, from the chosen index (CPU or CUDA), so that monai does not pull another build.
+RUN pip install --index-url "$TORCH_INDEX" "torch==2.13.0"
+COPY . .
+RUN pip install . && mkdir -p /data && chown readerbench /data
+USER readerbench
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

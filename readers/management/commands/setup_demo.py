@@ -1,0 +1,115 @@
+"""Set up the demo study end to end: phantom multicenter data, import, partition, accounts.
+
+Idempotent: a second run reuses what is there (``--reset`` starts the demo study over).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from readers import selectors
+from readers.models import Membership, ReaderProfile, Site, Study
+from readers.services.partitions import study_partition
+
+DEMO_SLUG = "onfh-demo"
+# Demo accounts only: the README says so, and production mode never runs this command.
+ACCOUNTS = [
+    # username, password, role, (seniority, years) or None, staff
+    ("coordinator", "demo-coordinator", Membership.Role.ADMIN, None, True),
+    ("researcher", "demo-researcher", Membership.Role.RESEARCHER, None, False),
+    ("alice", "demo-alice", Membership.Role.READER, ("chief", 24), False),
+    ("bob", "demo-bob", Membership.Role.READER, ("attending", 7), False),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo study (synthetic phantom data, 4 sites, one external) and accounts."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--patients", type=int, default=300)
+        parser.add_argument("--sites", type=int, default=4)
+        parser.add_argument("--seed", type=int, default=2024)
+        parser.add_argument("--reset", action="store_true", help="delete the demo study first")
+
+    def handle(self, *args, **options):
+        if getattr(settings, "PRODUCTION", False):
+            self.stderr.write("setup_demo creates accounts with known passwords: not in production")
+            return
+        started = time.perf_counter()
+        if options["reset"]:
+            Study.objects.filter(slug=DEMO_SLUG).delete()
+        study = Study.objects.filter(slug=DEMO_SLUG).first()
+        if study is None or not study.images.exists():
+            study = self._create_study(options)
+        self._accounts(study)
+        self._print_summary(study, time.perf_counter() - started)
+
+    def _create_study(self, options) -> Study:
+        out = Path(settings.DATA_DIR) / "phantoms" / f"seed{options['seed']}"
+        manifest = out / "manifest.csv"
+        if not manifest.exists():
+            self.stdout.write(f"Generating SYNTHETIC phantom cases under {out} ...")
+            call_command(
+                "make_phantoms", str(out), "--patients", str(options["patients"]),
+                "--sites", str(options["sites"]), "--external-sites", "1",
+                "--seed", str(options["seed"]), "--force", stdout=self.stdout,
+            )
+        with (out / "sites.csv").open(newline="") as fh:
+            sites = list(csv.DictReader(fh))
+        for row in sites:
+            external = str(row["external"]).strip().lower() in {"1", "true", "yes"}
+            self.stdout.write(f"Importing {row['code']}{' (external)' if external else ''} ...")
+            args = [
+                str(out / row["code"]), "--study", DEMO_SLUG, "--site", row["code"],
+                "--manifest", str(manifest), "--create",
+            ]
+            if external:
+                args.append("--external")
+            call_command("import_dicom", *args, stdout=self.stdout)
+            Site.objects.filter(code=row["code"], name="").update(name=row.get("name", ""))
+        study = Study.objects.get(slug=DEMO_SLUG)
+        Study.objects.filter(pk=study.pk).update(
+            title="ONFH JIC classification — demo (synthetic phantoms)", synthetic=True
+        )
+        study.refresh_from_db()
+        study_partition(study=study, seed=options["seed"])
+        return study
+
+    @transaction.atomic
+    def _accounts(self, study: Study) -> None:
+        user_model = get_user_model()
+        for username, password, role, profile, staff in ACCOUNTS:
+            user, created = user_model.objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.is_staff = staff
+                user.is_superuser = staff
+                user.save()
+            if profile:
+                ReaderProfile.objects.update_or_create(
+                    user=user, defaults={"seniority": profile[0], "years_experience": profile[1]}
+                )
+            Membership.objects.get_or_create(study=study, user=user, defaults={"role": role})
+
+    def _print_summary(self, study: Study, seconds: float) -> None:
+        table = selectors.study_case_counts(study=study)
+        w = self.stdout.write
+        w("")
+        w(f"Study {study.slug}: {study.title}  [SYNTHETIC DATA]")
+        w("  " + "partition".ljust(12) + "".join(c.rjust(11) for c in table["labels"]))
+        for part, row in table["rows"].items():
+            w("  " + part.ljust(12) + "".join(str(n).rjust(11) for n in row))
+        w("")
+        w("Demo accounts (local demo only):")
+        for username, password, role, profile, _ in ACCOUNTS:
+            extra = f", {profile[0]}, {profile[1]} years" if profile else ""
+            w(f"  {username:<12} password {password:<18} {role}{extra}")
+        w(f"Ready in {seconds:.1f} s.")
