@@ -19,7 +19,9 @@ def as_1d(values, name: str, *, dtype=None) -> np.ndarray:
         bad = int(np.flatnonzero(np.isnan(arr))[0])
         raise ValueError(f"{name}: contains NaN or missing values (first at position {bad})")
     if arr.dtype == object:
-        missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and v != v)]
+        missing = [
+            i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and np.isnan(v))
+        ]
         if missing:
             raise ValueError(
                 f"{name}: contains missing values (first at position {missing[0]})"
@@ -52,7 +54,7 @@ def as_binary_truth(values, name: str = "y_true") -> np.ndarray:
             )
         arr = arr.astype(bool)
     n_pos = int(arr.sum())
-    if n_pos == 0 or n_pos == arr.size:
+    if n_pos in (0, arr.size):
         only = "positive" if n_pos else "negative"
         raise ValueError(f"{name}: a single class in truth (all {arr.size} cases are {only})")
     return arr

@@ -91,6 +91,7 @@ DATA_DIR = Path(env_str("READERBENCH_DATA_DIR") or BASE_DIR / "var")
 
 DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "readerbench.sqlite3")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web process read while an import writes; the timeout rides out short locks.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,

@@ -323,7 +323,8 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "user"], name="membership_unique"),
             models.CheckConstraint(
-                condition=Q(role__in=["admin", "researcher", "reader"]), name="membership_role_valid"
+                condition=Q(role__in=["admin", "researcher", "reader"]),
+                name="membership_role_valid",
             ),
         ]
 

@@ -33,8 +33,8 @@ def _print_setting(expr, **env):
 
 def test_with_nothing_set_it_runs_on_sqlite_without_redis_in_debug():
     out = _print_setting(
-        "settings.DATABASES['default']['ENGINE'], settings.DEBUG, settings.CELERY_TASK_ALWAYS_EAGER,"
-        " settings.CACHES['default']['BACKEND']"
+        "settings.DATABASES['default']['ENGINE'], settings.DEBUG,"
+        " settings.CELERY_TASK_ALWAYS_EAGER, settings.CACHES['default']['BACKEND']"
     )
     assert out.returncode == 0, out.stderr
     assert "sqlite3" in out.stdout and "True, True" in out.stdout and "locmem" in out.stdout

@@ -37,7 +37,9 @@ class RobustNormalize:
 
     def __init__(self, lower: float = 0.5, upper: float = 99.5, stride: int = 2) -> None:
         if not 0.0 <= lower < upper <= 100.0:
-            raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
+            raise ValueError(
+                f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}"
+            )
         self.lower = float(lower)
         self.upper = float(upper)
         self.stride = max(1, int(stride))

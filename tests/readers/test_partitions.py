@@ -62,7 +62,8 @@ def test_it_splits_7_1_2_and_keeps_class_proportions_within_a_few_percent(cohort
         size = sum(counts.values())
         assert size / n == pytest.approx(fraction, abs=0.02)
         for label in LABELS:
-            assert counts[label] / size == pytest.approx(overall[label] / n, abs=0.04), (part, label)
+            expected = overall[label] / n
+            assert counts[label] / size == pytest.approx(expected, abs=0.04), (part, label)
 
 
 def test_it_is_reproducible_from_its_seed_and_records_it(cohort):

@@ -35,6 +35,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         table = selectors.study_case_counts(study=study)
         self.stdout.write(f"Split {study.slug} with seed {split.seed}:")
-        self.stdout.write("  " + "partition".ljust(12) + "".join(c.rjust(11) for c in table["labels"]))
+        header = "".join(c.rjust(11) for c in table["labels"])
+        self.stdout.write("  " + "partition".ljust(12) + header)
         for part, row in table["rows"].items():
             self.stdout.write("  " + part.ljust(12) + "".join(str(n).rjust(11) for n in row))
