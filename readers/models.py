@@ -330,3 +330,103 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} of {self.study}"
+
+
+class ReadingSession(models.Model):
+    """One reader reading a set of cases under one condition, in a seeded order of their own."""
+
+    class Condition(models.TextChoices):
+        UNAIDED = "unaided", "unaided"
+        AI_AIDED = "ai_aided", "AI-aided"
+        SEQUENTIAL = "sequential_ai", "sequential AI-aided (unaided answer locked first)"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sessions")
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reading_sessions"
+    )
+    token = models.CharField(max_length=32, unique=True, help_text="Opaque id used in URLs.")
+    name = models.CharField(max_length=100)
+    condition = models.CharField(max_length=16, choices=Condition.choices)
+    seed = models.BigIntegerField(help_text="Seed of this reader's case order (reproducible).")
+    opens_at = models.DateTimeField(help_text="Washout: the session opens at this time.")
+    washout_override_reason = models.TextField(blank=True)
+    washout_overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    repeat_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="repeats",
+        help_text="The earlier session this one repeats (intra-reader agreement).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "reader", "opens_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(condition__in=["unaided", "ai_aided", "sequential_ai"]),
+                name="session_condition_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.reader} ({self.get_condition_display()})"
+
+
+class SessionCase(models.Model):
+    """A case in a session, at its position in the reader's order, behind an opaque token."""
+
+    session = models.ForeignKey(ReadingSession, on_delete=models.CASCADE, related_name="items")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="session_items")
+    position = models.PositiveIntegerField()
+    token = models.CharField(max_length=32, unique=True)
+
+    class Meta:
+        ordering = ["session", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "image"], name="session_case_once"),
+            models.UniqueConstraint(fields=["session", "position"], name="session_position_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.position}"
+
+
+class Read(models.Model):
+    """A reader's answer on a case. Never changed: a revision is a new version, and analyses
+    use the latest version of each stage."""
+
+    class Stage(models.TextChoices):
+        UNAIDED = "unaided", "unaided answer"
+        AIDED = "aided", "answer with AI output shown"
+
+    item = models.ForeignKey(SessionCase, on_delete=models.CASCADE, related_name="reads")
+    stage = models.CharField(max_length=8, choices=Stage.choices)
+    version = models.PositiveSmallIntegerField(default=1)
+    label = models.CharField(max_length=32)
+    confidence = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True, max_length=2000)
+    time_ms = models.PositiveIntegerField(help_text="Active time on case, hidden tab excluded.")
+    request_id = models.UUIDField(help_text="Client-made key: a retried submit stores one read.")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "stage", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "stage", "version"], name="read_version_once"
+            ),
+            models.UniqueConstraint(fields=["item", "request_id"], name="read_request_once"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="read_version_positive"),
+            models.CheckConstraint(
+                condition=Q(stage__in=["unaided", "aided"]), name="read_stage_valid"
+            ),
+            models.CheckConstraint(condition=~Q(label=""), name="read_label_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"read {self.item} {self.stage} v{self.version}: {self.label}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
 
-from readers.models import Image, Partition, Study
+from readers.models import Image, Partition, Read, ReadingSession, SessionCase, Study
 
 UNASSIGNED = "unassigned"
 UNLABELLED = "unlabelled"
@@ -44,11 +45,54 @@ def study_case_counts(*, study: Study) -> dict:
 
 
 def study_has_reads(*, study: Study) -> bool:
-    """Whether any reader has read a case of the study (reads arrive with the reading issue)."""
-    from django.apps import apps
+    """Whether any reader has submitted a read on a case of the study."""
+    return Read.objects.filter(item__session__study=study).exists()
 
-    try:
-        read_model = apps.get_model("readers", "Read")
-    except LookupError:
-        return False
-    return read_model.objects.filter(session__study=study).exists()
+
+# --- What a reader may see. Every reading view and API goes through these: a reader reaches
+# only their own sessions and the cases in them, by opaque tokens; anything else is a 404, so
+# that existence does not leak.
+
+
+def reader_sessions(*, user) -> QuerySet[ReadingSession]:
+    """The reader's own sessions with progress (``n_items``, ``n_read``)."""
+    return (
+        ReadingSession.objects.filter(reader=user, reader__is_active=True)
+        .annotate(
+            n_items=Count("items", distinct=True),
+            n_read=Count("items", filter=Q(items__reads__isnull=False), distinct=True),
+        )
+        .order_by("opens_at", "id")
+    )
+
+
+def reader_session_get(*, user, token: str) -> ReadingSession:
+    if not user.is_authenticated:
+        raise Http404("No such session")
+    session = ReadingSession.objects.filter(reader=user, token=token).first()
+    if session is None:
+        raise Http404("No such session")
+    return session
+
+
+def reader_item_get(*, session: ReadingSession, token: str) -> SessionCase:
+    item = SessionCase.objects.filter(session=session, token=token).select_related("image").first()
+    if item is None:
+        raise Http404("No such case")
+    return item
+
+
+def session_next_item(*, session: ReadingSession) -> SessionCase | None:
+    """The first case in the reader's order without a final answer for the session's condition
+    (for a sequential session: without the aided answer); None when the session is done."""
+    final_stage = (
+        Read.Stage.UNAIDED
+        if session.condition == ReadingSession.Condition.UNAIDED
+        else Read.Stage.AIDED
+    )
+    return (
+        SessionCase.objects.filter(session=session)
+        .exclude(reads__stage=final_stage)
+        .order_by("position")
+        .first()
+    )

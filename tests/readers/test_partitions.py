@@ -103,15 +103,26 @@ def test_it_refuses_an_empty_study(study):
         study_partition(study=study, seed=1)
 
 
-def test_it_refuses_to_resplit_a_study_with_reads_unless_forced(cohort, monkeypatch):
-    from readers import selectors
+def test_it_refuses_to_resplit_a_study_with_reads_unless_forced(cohort, django_user_model):
+    import uuid
 
-    monkeypatch.setattr(selectors, "study_has_reads", lambda *, study: True)
+    from readers.models import Membership
+    from readers.services.reading import read_submit, session_create
+
+    study_partition(study=cohort, seed=1)
+    before = dict(Image.objects.filter(study=cohort).values_list("id", "partition"))
+    alice = django_user_model.objects.create_user("alice")
+    Membership.objects.create(study=cohort, user=alice, role="reader")
+    session = session_create(study=cohort, reader=alice, name="R1", condition="unaided")
+    read_submit(
+        item=session.items.first(), stage="unaided", label="A", confidence=50, time_ms=1000,
+        request_id=uuid.uuid4(),
+    )
     with pytest.raises(PartitionError, match="already has reads"):
-        study_partition(study=cohort, seed=1)
-    assert not Image.objects.filter(study=cohort).exclude(partition="").exists()
-    study_partition(study=cohort, seed=1, force=True)
-    assert not Image.objects.filter(study=cohort, partition="").exists()
+        study_partition(study=cohort, seed=2)
+    assert dict(Image.objects.filter(study=cohort).values_list("id", "partition")) == before
+    study_partition(study=cohort, seed=2, force=True)
+    assert dict(Image.objects.filter(study=cohort).values_list("id", "partition")) != before
 
 
 def test_the_command_prints_the_table_and_reports_errors(cohort, capsys):
