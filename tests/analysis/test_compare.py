@@ -1,0 +1,429 @@
+"""The human-vs-machine comparison: structure, invariants against the building blocks, published
+reference numbers pushed through the whole pipeline, reproducibility, JSON and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.agreement import cohen_kappa, fleiss_kappa, intra_reader_agreement, pairwise_kappa
+from analysis.bootstrap import patient_bootstrap_weights, weighted_auc
+from analysis.cli import main
+from analysis.compare import _Bootstrap, _consensus, _Rater, compare
+from analysis.longtable import load_long_table
+from analysis.metrics import accuracy, classification_report
+from analysis.mrmc import model_vs_readers
+from analysis.multiplicity import holm
+from analysis.paired import mcnemar
+from analysis.ratings import default_endpoints, endpoint_scores, probability_matrix
+from analysis.roc import auc, delong_test, one_vs_rest_auc, roc_auc_ci
+from analysis.simulate import simulate_long_table
+from tests.reference import REFERENCE_DATA
+
+JIC = ["A", "B", "C1", "C2"]  # the default scheme, used here only as an example
+
+
+@pytest.fixture(scope="module")
+def table():
+    df = simulate_long_table(labels=JIC, n_cases=160, n_readers=6, second_session=True,
+                             aided=True, seed=11)
+    return load_long_table(df)
+
+
+@pytest.fixture(scope="module")
+def result(table):
+    return compare(table, n_bootstrap=300, seed=5)
+
+
+def reads_of(table, reader, condition="unaided", session=1, cases=None):
+    reads = table.select(reader=reader, condition=condition, session=session).reads
+    if cases is not None:
+        reads = reads[reads["case"].isin(cases)]
+    return reads.sort_values("case")
+
+
+def test_it_reports_every_site_group_reader_model_and_seniority_group(table, result):
+    assert [g.name for g in result.site_groups] == ["all", "internal", "external"]
+    everyone = result.group("all")
+    assert [m.reader for m in everyone.models] == ["sim-model"]
+    assert sorted(r.reader for r in everyone.readers) == list(table.human_readers)
+    assert {g.seniority for g in everyone.seniority_groups} == {
+        "chief", "deputy chief", "attending", "resident"}
+    assert everyone.n_cases == 160
+    assert everyone.n_patients == table.n_patients
+    internal, external = result.group("internal"), result.group("external")
+    assert internal.n_cases + external.n_cases == 160
+    assert result.primary_condition == "unaided"
+    assert result.data["n_cases"] == 160
+    with pytest.raises(KeyError, match="site group 'abroad'"):
+        result.group("abroad")
+
+
+def test_the_model_metrics_equal_the_building_blocks(table, result):
+    model = result.group("all").models[0]
+    reads = reads_of(table, "sim-model")
+    truth, label = reads["truth"].to_numpy(object), reads["label"].to_numpy(object)
+    assert model.accuracy == accuracy(truth, label, labels=JIC)
+    report = classification_report(truth, label, labels=JIC)
+    assert model.report.macro_f1 == report.macro_f1
+    np.testing.assert_array_equal(model.report.confusion.matrix, report.confusion.matrix)
+    for w in ("none", "linear", "quadratic"):
+        direct = cohen_kappa(truth, label, labels=JIC, weights=w)
+        assert model.kappa[w].kappa == pytest.approx(direct.kappa, abs=1e-12)
+        assert model.kappa[w].se == pytest.approx(direct.se, abs=1e-12)
+    probs = probability_matrix(table, reads)
+    ovr = one_vs_rest_auc(truth, probs, labels=JIC)
+    assert model.macro_auc == pytest.approx(ovr.macro_auc, abs=1e-12)
+    for entry, direct in zip(model.auc_per_class, ovr.per_class, strict=True):
+        assert entry["auc"] == pytest.approx(direct.result.auc, abs=1e-12)
+        assert entry["ci"] == pytest.approx(list(direct.result.ci), abs=1e-12)
+    for entry, endpoint in zip(model.auc_endpoints, default_endpoints(JIC), strict=True):
+        y = np.isin(truth, list(endpoint.positive))
+        direct = roc_auc_ci(y, endpoint_scores(probs, endpoint, JIC))
+        assert entry["auc"] == pytest.approx(direct.auc, abs=1e-12)
+        assert entry["se"] == pytest.approx(direct.se, abs=1e-12)
+
+
+def test_a_readers_metrics_and_reading_time_come_from_their_own_reads(table, result):
+    reader = result.group("all").readers[0]
+    reads = reads_of(table, reader.reader)
+    assert reader.accuracy.accuracy == pytest.approx(
+        (reads["truth"] == reads["label"]).mean())
+    seconds = reads["time_ms"].to_numpy() / 1000
+    assert reader.reading_time.median_s == pytest.approx(np.median(seconds))
+    assert reader.reading_time.q1_s == pytest.approx(np.percentile(seconds, 25))
+
+
+def test_the_paired_tests_equal_delong_and_mcnemar_called_directly(table, result):
+    group = result.group("all")
+    model = reads_of(table, "sim-model")
+    probs_m = probability_matrix(table, model)
+    endpoints = default_endpoints(JIC)
+    for comparison in group.model_vs_readers:
+        reader = reads_of(table, comparison.reader)
+        probs_r = probability_matrix(table, reader)
+        truth = model["truth"].to_numpy(object)
+        for (name, res, _, _), endpoint in zip(comparison.delong, endpoints, strict=True):
+            assert name == endpoint.name
+            y = np.isin(truth, list(endpoint.positive))
+            direct = delong_test(y, endpoint_scores(probs_m, endpoint, JIC),
+                                 endpoint_scores(probs_r, endpoint, JIC))
+            assert res.statistic == pytest.approx(direct.statistic, abs=1e-9)
+            assert res.pvalue == pytest.approx(direct.pvalue, abs=1e-12)
+            assert res.ci == pytest.approx(direct.ci, abs=1e-12)
+        direct = mcnemar(model["label"].to_numpy() == truth,
+                         reader["label"].to_numpy() == truth)
+        assert comparison.mcnemar == direct
+
+
+def test_holm_adjusts_across_readers_and_never_lowers_a_p_value(result):
+    group = result.group("all")
+    raw = [c.mcnemar.p for c in group.model_vs_readers]
+    adjusted = [c.mcnemar_p_holm for c in group.model_vs_readers]
+    assert adjusted == pytest.approx(holm(raw).p_adjusted.tolist())
+    assert all(a >= r for a, r in zip(adjusted, raw, strict=True))
+    for c in group.model_vs_readers:
+        for _, res, p_holm, _ in c.delong:
+            assert p_holm >= res.pvalue
+    stated = [h for h in group.holm if h["test"] == "McNemar" and h["model"] == "sim-model"]
+    assert stated[0]["method"] == f"Holm-adjusted across {len(raw)} readers"
+
+
+def test_bootstrap_estimates_are_the_differences_of_the_direct_statistics(table, result):
+    comparison = result.group("all").model_vs_readers[0]
+    model, reader = reads_of(table, "sim-model"), reads_of(table, comparison.reader)
+    truth = model["truth"].to_numpy(object)
+    boot = {b.statistic: b for b in comparison.bootstrap}
+
+    def stats_of(reads):
+        label = reads["label"].to_numpy(object)
+        return {"accuracy": accuracy(truth, label, labels=JIC).accuracy,
+                "kappa": cohen_kappa(truth, label, labels=JIC).kappa,
+                "kappa_quadratic": cohen_kappa(truth, label, labels=JIC,
+                                               weights="quadratic").kappa,
+                "macro_f1": classification_report(truth, label, labels=JIC).macro_f1}
+
+    m, r = stats_of(model), stats_of(reader)
+    for key in m:
+        assert boot[key].estimate == pytest.approx(m[key] - r[key], abs=1e-12)
+        lo, hi = boot[key].ci
+        assert lo < boot[key].estimate < hi
+        assert boot[key].n_resamples == 300
+    endpoint = default_endpoints(JIC)[1]
+    y = np.isin(truth, list(endpoint.positive))
+    direct = (auc(y, endpoint_scores(probability_matrix(table, model), endpoint, JIC))
+              - auc(y, endpoint_scores(probability_matrix(table, reader), endpoint, JIC)))
+    assert boot[f"auc {endpoint.name}"].estimate == pytest.approx(direct, abs=1e-12)
+
+
+def test_the_vectorised_bootstrap_equals_recomputing_on_each_resample():
+    rng = np.random.default_rng(3)
+    n = 400  # more distinct scores than the matrix-product path takes: both paths run
+    patients = np.repeat(np.arange(250), [2] * 150 + [1] * 100)
+    truth = rng.integers(0, 3, n)
+    codes = np.vstack([truth, np.clip(truth + rng.integers(-1, 2, n), 0, 2)])
+    codes[1, :3] = -1  # three cases the second rater did not read
+    positive = truth >= 1
+    discrete = np.round(rng.random(n) * 4) / 4  # few levels: the matrix-product path
+    continuous = rng.random(n) + positive * 0.3  # many levels: the sorting path
+    continuous[10:20] = continuous[0]  # with ties
+    boot = _Bootstrap(patients, 5, seed=1)
+    cm = boot.confusion(truth, codes, 3)
+    aucs = boot.auc(positive, np.vstack([discrete, continuous]),
+                    np.vstack([np.ones(n, bool), codes[1] >= 0]))
+    weights = boot.counts_t.T[:, patients].astype(int)
+    for b in range(5):
+        take = np.repeat(np.arange(n), weights[b])
+        for r in range(2):
+            read = take[codes[r, take] >= 0]
+            direct = np.zeros((3, 3))
+            np.add.at(direct, (truth[read], codes[r, read]), 1)
+            np.testing.assert_array_equal(cm[b, r], direct)
+        assert aucs[b, 0] == pytest.approx(auc(positive[take], discrete[take]), abs=1e-12)
+        read = take[codes[1, take] >= 0]
+        assert aucs[b, 1] == pytest.approx(auc(positive[read], continuous[read]), abs=1e-12)
+
+
+def test_the_resamples_are_those_of_the_bootstrap_module_and_agree_with_its_auc():
+    rng = np.random.default_rng(4)
+    patients = np.repeat(np.arange(150), [2] * 50 + [1] * 100)
+    truth = rng.integers(0, 3, patients.size)
+    score = rng.random(patients.size) + 0.2 * truth
+    ours = _Bootstrap(patients, 40, seed=9, strata=truth)
+    theirs = patient_bootstrap_weights(patients, truth, n_resamples=40, seed=9)
+    np.testing.assert_array_equal(ours.counts_t.T[:, patients], theirs)
+    read = np.ones((1, patients.size), bool)
+    np.testing.assert_allclose(ours.auc(truth >= 1, score[None], read)[:, 0],
+                               weighted_auc(theirs, truth >= 1, score), atol=1e-12)
+
+
+def test_the_consensus_is_the_modal_class_with_ties_broken_by_mean_probability():
+    nan = np.nan
+    # three members, four cases; member c did not read case 3
+    codes = {"a": [0, 1, 2, 0], "b": [0, 2, 1, 1], "c": [1, 2, 1, -1]}
+    probs = {
+        "a": [[.9, .1, 0], [0, .9, .1], [0, .2, .8], [.6, .4, 0]],
+        "b": [[.8, .2, 0], [0, .4, .6], [0, .7, .3], [.3, .7, 0]],
+        "c": [[.4, .6, 0], [0, .1, .9], [0, .6, .4], [nan, nan, nan]],
+    }
+    members = [_Rater(name=m, kind="human", seniority="chief", condition="unaided",
+                      codes=np.array(codes[m]), probs=np.array(probs[m]),
+                      time_ms=np.full(4, nan)) for m in codes]
+    group = _consensus("group: chief", members, 3)
+    # case 0: 0,0,1 -> 0; case 1: 1,2,2 -> 2; case 2: 2,1,1 -> 1;
+    # case 3: a says 0, b says 1 (tie): mean probabilities (.45, .55, 0) -> 1
+    assert group.codes.tolist() == [0, 2, 1, 1]
+    np.testing.assert_allclose(group.probs[3], [.45, .55, 0])
+    np.testing.assert_allclose(group.probs[0], [.7, .3, 0])
+    assert group.members == ("a", "b", "c")
+
+
+def test_agreement_equals_the_agreement_functions(table, result):
+    group = result.group("all")
+    wide = table.pivot("label", condition="unaided", session=1)
+    humans = list(table.human_readers)
+    mat = wide[humans].to_numpy(object)
+    inter = group.inter_reader
+    assert inter["fleiss"]["kappa"] == pytest.approx(
+        fleiss_kappa(mat, labels=JIC).kappa, abs=1e-12)
+    for w in ("none", "linear", "quadratic"):
+        direct = pairwise_kappa(mat, labels=JIC, weights=w, raters=humans)
+        assert inter["pairwise"][w]["mean_kappa"] == pytest.approx(direct.mean_kappa,
+                                                                   abs=1e-12)
+    intra = {e["reader"]: e for e in group.intra_reader}
+    assert set(intra) == set(humans)
+    first = humans[0]
+    s1, s2 = reads_of(table, first, session=1), reads_of(table, first, session=2)
+    direct = intra_reader_agreement(s1["label"].to_numpy(object), s2["label"].to_numpy(object),
+                                    labels=JIC, weights="linear")
+    assert intra[first]["kappa"]["linear"]["kappa"] == pytest.approx(direct.kappa, abs=1e-12)
+
+
+def test_mrmc_compares_the_model_with_the_readers_and_the_two_conditions(table, result):
+    entries = result.group("all").mrmc
+    endpoint = default_endpoints(JIC)[1]
+    vs = [e for e in entries if e["analysis"] == "model vs readers"
+          and e["endpoint"] == endpoint.name][0]
+    humans = list(table.human_readers)
+    truth = reads_of(table, "sim-model")["truth"].to_numpy(object)
+    y = np.isin(truth, list(endpoint.positive))
+    scores = np.vstack([endpoint_scores(probability_matrix(table, reads_of(table, h)),
+                                        endpoint, JIC) for h in humans])
+    model = endpoint_scores(probability_matrix(table, reads_of(table, "sim-model")), endpoint,
+                            JIC)
+    direct = model_vs_readers(y, model, scores, readers=humans)
+    assert vs["result"]["rrrc"]["pvalue"] == pytest.approx(direct.rrrc.pvalue, abs=1e-12)
+    conditions = [e for e in entries if e["analysis"] == "conditions"]
+    assert len(conditions) == 3
+    assert conditions[0]["treatments"] == ["unaided", "AI-aided"]
+    assert conditions[0]["result"]["rrrc"]["df1"] == 1
+
+
+def test_seniority_groups_pool_members_into_a_consensus_reader(table, result):
+    group = result.group("all")
+    chiefs = [g for g in group.seniority_groups if g.seniority == "chief"][0]
+    members = [r for r in group.readers if r.seniority == "chief"]
+    assert sorted(chiefs.members) == sorted(m.reader for m in members)
+    assert chiefs.member_means["accuracy"] == pytest.approx(
+        np.mean([m.accuracy.accuracy for m in members]))
+    assert chiefs.kind == "group"
+    assert chiefs.n_cases == 160
+
+
+def test_it_is_reproducible_with_a_seed_and_serialises_to_json(table, result):
+    again = compare(table, n_bootstrap=300, seed=5).to_dict()
+    assert again == result.to_dict()
+    other = compare(table, n_bootstrap=300, seed=6).to_dict()
+    first = lambda d: d["site_groups"][0]["model_vs_readers"][0]["bootstrap"][0]["ci"]  # noqa: E731
+    assert first(other) != first(again)
+    text = json.dumps(result.to_dict(), allow_nan=False)
+    assert json.loads(text) == result.to_dict()
+
+
+def test_cases_a_reader_did_not_read_are_left_out_and_reported():
+    df = simulate_long_table(labels=JIC, n_cases=80, n_readers=4, seed=8)
+    skipped = df[(df["reader"] == "sim-chief-1")].sort_values("case")["case"].iloc[:5]
+    df = df[~((df["reader"] == "sim-chief-1") & df["case"].isin(skipped))]
+    table = load_long_table(df)
+    res = compare(table, n_bootstrap=50)
+    group = res.group("all")
+    chief = [r for r in group.readers if r.reader == "sim-chief-1"][0]
+    assert chief.n_cases == 75 and chief.n_not_read == 5
+    excl = [e for e in res.exclusions if e["reader"] == "sim-chief-1" and e["site_group"] == "all"]
+    assert excl[0]["n_cases"] == 5
+    mrmc_excl = [e for e in res.exclusions if e["what"] == "MRMC readers"
+                 and e["site_group"] == "all"]
+    assert mrmc_excl[0]["readers"] == ["sim-chief-1"]
+    vs = [c for c in group.model_vs_readers if c.reader == "sim-chief-1"][0]
+    assert vs.n_cases == 75
+    read = sorted(set(table.cases().index) - set(skipped))
+    model, chief_reads = reads_of(table, "sim-model", cases=read), reads_of(
+        table, "sim-chief-1", cases=read)
+    endpoint = default_endpoints(JIC)[0]
+    y = np.isin(model["truth"].to_numpy(object), list(endpoint.positive))
+    direct = delong_test(y, endpoint_scores(probability_matrix(table, model), endpoint, JIC),
+                         endpoint_scores(probability_matrix(table, chief_reads), endpoint, JIC))
+    assert vs.delong[0][1].pvalue == pytest.approx(direct.pvalue, abs=1e-12)
+
+
+def test_the_paired_delong_test_reproduces_proc_on_asah():
+    # pROC: roc.test(roc(outcome, wfns), roc(outcome, s100b)) -> AUC 0.823678861788618 vs
+    # 0.731368563685637, Z = 2.20898359144091, p = 0.0271757822291882, 95% CI of the
+    # difference 0.0104061769564846 to 0.174214419249478 (shared/reference-data/README.md).
+    # Here s100b is the "model" and wfns a reader giving scores, so the signs flip.
+    asah = pd.read_csv(REFERENCE_DATA / "aSAH.csv")
+    rows = []
+    for i, row in asah.iterrows():
+        base = {"condition": "unaided", "session": 1, "case": f"c{i}", "patient": f"p{i}",
+                "truth": row["outcome"]}
+        rows.append({**base, "reader": "s100b", "reader_kind": "model",
+                     "score_Good": 3 - row["s100b"], "score_Poor": row["s100b"],
+                     "label": "Poor" if row["s100b"] > 0.5 else "Good"})
+        rows.append({**base, "reader": "wfns", "reader_kind": "human", "seniority": "scale",
+                     "score_Good": 6 - row["wfns"], "score_Poor": row["wfns"],
+                     "label": "Poor" if row["wfns"] >= 3 else "Good"})
+    res = compare(pd.DataFrame(rows), n_bootstrap=0)
+    vs = res.group("all").model_vs_readers[0]
+    _, test, _, _ = vs.delong[0]
+    assert test.aucs == pytest.approx((0.731368563685637, 0.823678861788618), abs=1e-12)
+    assert test.statistic == pytest.approx(-2.20898359144091, abs=1e-10)
+    assert test.pvalue == pytest.approx(0.0271757822291882, abs=1e-12)
+    assert test.ci == pytest.approx((-0.174214419249478, -0.0104061769564846), abs=1e-12)
+
+
+def test_the_condition_mrmc_reproduces_mrmcaov_on_van_dyke():
+    # MRMCaov / OR-DBM MRMC on Van Dyke, empirical AUC, jackknife covariance, RRRC:
+    # AUC 0.89703704 vs 0.94083736, F = 4.456319, df = (1, 15.25967), p = 0.05166569,
+    # 95% CI of the difference -0.0879594986 to 0.0003588544 (shared/reference-data/README.md).
+    vd = pd.read_csv(REFERENCE_DATA / "vandyke.csv")
+    df = pd.DataFrame({
+        "reader": "r" + vd["reader"].astype(str), "reader_kind": "human", "seniority": "any",
+        "condition": np.where(vd["treatment"] == 1, "unaided", "other"), "session": 1,
+        "case": "c" + vd["case"].astype(str), "patient": "p" + vd["case"].astype(str),
+        "truth": np.where(vd["truth"] == 1, "pos", "neg"),
+        "label": np.where(vd["rating"] >= 3, "pos", "neg"),
+        "score_neg": 6 - vd["rating"], "score_pos": vd["rating"],
+    })
+    res = compare(df, n_bootstrap=0, condition="unaided")
+    entry = [e for e in res.group("all").mrmc if e["analysis"] == "conditions"][0]
+    rrrc = entry["result"]["rrrc"]
+    aucs = entry["result"]["treatment_auc"]
+    assert [aucs["unaided"], aucs["other"]] == pytest.approx([0.89703704, 0.94083736], abs=1e-8)
+    assert rrrc["statistic"] == pytest.approx(4.456319, abs=1e-6)
+    assert rrrc["df2"] == pytest.approx(15.25967, abs=1e-5)
+    assert rrrc["pvalue"] == pytest.approx(0.05166569, abs=1e-8)
+    assert rrrc["comparisons"][0]["ci"] == pytest.approx([-0.0879594986, 0.0003588544],
+                                                         abs=1e-10)
+
+
+def test_without_external_cases_only_the_all_group_is_reported():
+    df = simulate_long_table(labels=["lo", "hi"], n_cases=40, n_readers=2,
+                             external_fraction=0.0, seed=2)
+    res = compare(df, n_bootstrap=20)
+    assert [g.name for g in res.site_groups] == ["all"]
+    assert "no internal/external split" in res.data["site_group_note"]
+
+
+def test_a_changed_read_is_analysed_in_its_final_version():
+    df = simulate_long_table(labels=["lo", "hi"], n_cases=40, n_readers=2, seed=2)
+    row = df[(df["reader"] == "sim-chief-1")].iloc[[0]]
+    flipped = "hi" if row["label"].iloc[0] == "lo" else "lo"
+    later = row.assign(label=flipped, read_at="2027-01-01T00:00:00Z")
+    res = compare(pd.concat([df, later], ignore_index=True), n_bootstrap=0)
+    assert res.data["n_superseded_rows"] == 1
+    chief = [r for r in res.group("all").readers if r.reader == "sim-chief-1"][0]
+    original = compare(df, n_bootstrap=0)
+    before = [r for r in original.group("all").readers if r.reader == "sim-chief-1"][0]
+    assert abs(chief.accuracy.n_correct - before.accuracy.n_correct) == 1
+
+
+def test_the_cli_prints_the_same_json_as_compare(tmp_path, capsys, table):
+    path = tmp_path / "long.csv"
+    table.reads.to_csv(path, index=False)
+    assert main(["compare", str(path), "--bootstrap", "40", "--seed", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == compare(load_long_table(path), n_bootstrap=40, seed=3).to_dict()
+
+
+def test_the_cli_prints_a_readable_report(tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    simulate_long_table(labels=JIC, n_cases=40, n_readers=2, seed=1).to_csv(path, index=False)
+    assert main(["compare", str(path), "--bootstrap", "20"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Site group: all", "Model vs readers", "Inter-reader agreement", "MRMC",
+                    "Methods", "Holm"):
+        assert heading in out
+
+
+def test_the_cli_names_the_broken_column(tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    df = simulate_long_table(labels=JIC, n_cases=20, n_readers=2, seed=1)
+    df.loc[3, "truth"] = None
+    df.to_csv(path, index=False)
+    assert main(["compare", str(path), "--json"]) == 2
+    assert "column 'truth' has 1 missing value" in capsys.readouterr().err
+
+
+def test_it_asks_for_labels_when_it_cannot_order_the_classes(capsys, tmp_path):
+    path = tmp_path / "long.csv"
+    df = simulate_long_table(labels=JIC, n_cases=20, n_readers=2, seed=1)
+    df.drop(columns=[f"score_{c}" for c in JIC]).to_csv(path, index=False)
+    assert main(["compare", str(path)]) == 2
+    assert "--labels" in capsys.readouterr().err
+    assert main(["compare", str(path), "--labels", ",".join(JIC), "--bootstrap", "0",
+                 "--json"]) == 0
+
+
+def test_it_refuses_bad_options():
+    df = simulate_long_table(labels=JIC, n_cases=20, n_readers=2, seed=1)
+    with pytest.raises(ValueError, match="n_bootstrap: expected a whole number"):
+        compare(df, n_bootstrap=-1)
+    with pytest.raises(ValueError, match="level: expected"):
+        compare(df, level=95)
+    with pytest.raises(ValueError, match="condition: 'aided' is not in the long table"):
+        compare(df, condition="aided")
+    with pytest.raises(ValueError, match=r"names classes \['D'\] not in labels"):
+        compare(df, endpoints=[("bad", ["D"])])
