@@ -1,0 +1,1 @@
+"""The inference engine: preprocessing, networks, prediction, training and phantoms (no Django)."""
