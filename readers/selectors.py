@@ -96,3 +96,79 @@ def session_next_item(*, session: ReadingSession) -> SessionCase | None:
         .order_by("position")
         .first()
     )
+
+
+# --- The long table (DESIGN.md: the interchange format between the app, exports and analysis).
+
+
+def study_long_table(*, study: Study) -> list[dict]:
+    """One row per reader × case × condition × session, final read versions only.
+
+    ``session`` numbers a reader's sessions of one condition 1, 2, ... in the order they opened,
+    so a repeated unaided session is session 2. In a sequential AI-aided session the locked
+    first answer is an ``unaided`` row and the answer given with the AI output an ``ai_aided``
+    row, both with that session's number. ``case`` is the case id, ``patient`` the pseudonym and
+    ``hip`` pseudonym and side: nothing here identifies a person. Model predictions join this
+    table with the inference work.
+    """
+    codes = study.label_codes
+    sessions = list(
+        ReadingSession.objects.filter(study=study)
+        .select_related("reader__reader_profile")
+        .order_by("opens_at", "created_at", "id")
+    )
+    numbers: dict[int, dict[str, int]] = {}
+    counters: dict[tuple[int, str], int] = defaultdict(int)
+    for session in sessions:
+        conditions = {
+            ReadingSession.Condition.UNAIDED: ["unaided"],
+            ReadingSession.Condition.AI_AIDED: ["ai_aided"],
+            ReadingSession.Condition.SEQUENTIAL: ["unaided", "ai_aided"],
+        }[session.condition]
+        numbers[session.pk] = {}
+        for condition in conditions:
+            counters[(session.reader_id, condition)] += 1
+            numbers[session.pk][condition] = counters[(session.reader_id, condition)]
+    by_pk = {s.pk: s for s in sessions}
+    reads = (
+        Read.objects.filter(item__session__study=study)
+        .select_related(
+            "item__image__hip__patient__site", "item__image__reference",
+        )
+        .order_by("item__session_id", "item__position", "stage", "version")
+    )
+    final: dict[tuple[int, str], Read] = {}
+    for read in reads:
+        final[(read.item_id, read.stage)] = read  # ordered by version: the last one wins
+    rows = []
+    for read in final.values():
+        session = by_pk[read.item.session_id]
+        image = read.item.image
+        patient = image.hip.patient
+        profile = getattr(session.reader, "reader_profile", None)
+        condition = "unaided" if read.stage == Read.Stage.UNAIDED else "ai_aided"
+        reference = getattr(image, "reference", None)
+        rows.append(
+            {
+                "study": study.slug,
+                "reader": session.reader.get_username(),
+                "reader_kind": "human",
+                "seniority": profile.seniority if profile else "",
+                "condition": condition,
+                "session": numbers[session.pk][condition],
+                "case": str(image.pk),
+                "patient": patient.pseudonym,
+                "hip": f"{patient.pseudonym}-{image.hip.side}",
+                "site": patient.site.code,
+                "partition": image.partition,
+                "truth": reference.label if reference else "",
+                "label": read.label,
+                "confidence": round(100 * read.confidence / study.confidence_max, 3),
+                **{f"score_{code}": None for code in codes},  # humans give no per-class scores
+                "time_ms": read.time_ms,
+                "order_index": read.item.position,
+                "read_at": read.submitted_at.isoformat(),
+                "version": read.version,
+            }
+        )
+    return rows
