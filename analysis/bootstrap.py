@@ -1,25 +1,21 @@
-"""Patient-clustered, truth-stratified bootstrap with vectorised weighted statistics.
+"""Bootstrap confidence intervals: percentile and BCa intervals from replicates, and the
+patient-clustered bootstrap of classification statistics, AUC and their paired differences.
 
-A resample draws *patients* with replacement within each stratum and keeps every case (image,
-hip) of a drawn patient, so that the correlation between a patient's cases is respected. A
-resample is represented as integer case weights: ``weights[b, i]`` = how many times case i is in
-resample b. All B resamples are then evaluated at once from weighted confusion matrices
-(``weights @ one_hot``) and a weighted Mann-Whitney AUC (one sort per score, cumulative weight
-sums), never by a Python loop over resamples. :func:`bootstrap_ci` is the slow, generic path for
-any statistic; with the same ``seed`` it draws exactly the same resamples.
+The resamples and the vectorised weighted statistics are in :mod:`analysis.resampling` (their
+names are importable from here too): all B resamples are evaluated at once from weighted
+confusion matrices and a weighted Mann-Whitney AUC, never by a Python loop over resamples.
+:func:`bootstrap_ci` is the slow, generic path for any statistic; with the same ``seed`` it draws
+exactly the same resamples.
 
-Stratum of a patient: by default the *highest* stratum code among its cases
-(``patient_stratum="max"``). Pass integer class indices in the study's order (e.g. from
-``analysis._validation.check_labels``) so that "highest" means the most severe class: a patient
-with a C2 hip and a B hip is a C2 patient. ``patient_stratum="first"`` uses the stratum of the
-patient's first case in input order instead.
+Typical use (one set of resamples shared by every reader and the model)::
 
-Typical use (one weight matrix shared by every reader and the model)::
-
-    W = patient_bootstrap_weights(patients, truth_codes, n_resamples=2000, seed=0, dtype=float)
+    W = ResampleWeights.patient_bootstrap(patients, truth_codes, n_resamples=2000, seed=0)
     res = bootstrap_classification_difference(truth, model_pred, reader_pred,
                                               labels=levels, weights=W)
     res["kappa_quadratic"].ci
+
+``weights`` may also be a (B, n) array of case weights, e.g. from
+:func:`patient_bootstrap_weights`.
 
 References
 ----------
@@ -38,7 +34,6 @@ import numpy as np
 from scipy import stats
 
 from analysis._validation import (
-    as_1d,
     as_binary_truth,
     as_scores,
     check_confidence,
@@ -46,11 +41,23 @@ from analysis._validation import (
     check_same_length,
     resolve_levels,
 )
-from analysis.agreement import kappa_weights
+from analysis.resampling import (
+    CLASSIFICATION_STATISTICS,
+    ResampleWeights,
+    _patient_codes,
+    classification_replicates,
+    patient_bootstrap_weights,
+    patient_jackknife_weights,
+    statistics_from_confusion,
+    weighted_auc,
+    weighted_confusion_matrices,
+    weighted_macro_auc,
+)
 
 __all__ = [
     "CLASSIFICATION_STATISTICS",
     "BootstrapCI",
+    "ResampleWeights",
     "bootstrap_auc",
     "bootstrap_auc_difference",
     "bootstrap_ci",
@@ -66,274 +73,6 @@ __all__ = [
     "weighted_confusion_matrices",
     "weighted_macro_auc",
 ]
-
-CLASSIFICATION_STATISTICS = ("accuracy", "macro_f1", "kappa", "kappa_linear", "kappa_quadratic")
-
-
-# --------------------------------------------------------------------------------------------
-# Resampling weights
-
-
-def patient_bootstrap_weights(
-    patients,
-    strata=None,
-    *,
-    n_resamples: int = 2000,
-    seed: int | None = 0,
-    patient_stratum: str = "max",
-    dtype=np.int32,
-) -> np.ndarray:
-    """Case weights of a patient-clustered bootstrap, stratified by a patient-level stratum.
-
-    Parameters
-    ----------
-    patients : array_like, shape (n_cases,)
-        Patient id of every case. All cases of a patient are drawn together.
-    strata : array_like, shape (n_cases,), optional
-        Stratum of every case, e.g. the truth's class index. Each resample draws, within each
-        stratum, as many patients as the stratum has, with replacement. Default: one stratum.
-    n_resamples : int
-        Number of resamples B.
-    seed : int or None
-        Seed of ``numpy.random.default_rng``; the same seed gives the same weights.
-    patient_stratum : {"max", "first"}
-        How a patient's stratum is derived from its cases' strata (see the module docstring).
-    dtype : numpy dtype
-        Dtype of the result; ``float`` saves a conversion in every weighted statistic.
-
-    Returns
-    -------
-    ndarray, shape (n_resamples, n_cases)
-        ``weights[b, i]`` = number of copies of case i in resample b (= the number of times
-        its patient was drawn).
-
-    References
-    ----------
-    Davison & Hinkley (1997), sec. 3.8; Field & Welsh (2007).
-
-    Examples
-    --------
-    >>> w = patient_bootstrap_weights(["p1", "p1", "p2"], n_resamples=3, seed=1)
-    >>> w.shape, bool((w[:, 0] == w[:, 1]).all())
-    ((3, 3), True)
-    """
-    pid, n_patients = _patient_codes(patients)
-    if isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"n_resamples: expected a positive integer, got {n_resamples!r}")
-    B = int(n_resamples)
-    pstrat = _patient_strata(pid, n_patients, strata, patient_stratum)
-    rng = np.random.default_rng(seed)
-    counts = np.zeros((B, n_patients), dtype=np.int32)
-    for s in np.unique(pstrat):
-        members = np.flatnonzero(pstrat == s)
-        k = members.size
-        draws = rng.integers(0, k, size=(B, k))
-        flat = (draws + (np.arange(B) * k)[:, None]).ravel()
-        counts[:, members] = np.bincount(flat, minlength=B * k).reshape(B, k)
-    # Built case-major and returned as its transpose (a Fortran-ordered (B, n) view): the AUC
-    # works on cases x resamples and then needs no copy, and matrix products do not care.
-    weights = counts.T[pid].T
-    return weights if weights.dtype == np.dtype(dtype) else weights.astype(dtype)
-
-
-def patient_jackknife_weights(patients, *, dtype=float) -> np.ndarray:
-    """Leave-one-patient-out case weights, shape (n_patients, n_cases): row p is 0 on the cases
-    of patient p (in sorted order of patient ids) and 1 elsewhere. Used for the BCa
-    acceleration (Efron & Tibshirani 1993, eq. 14.15)."""
-    pid, n_patients = _patient_codes(patients)
-    return (pid[None, :] != np.arange(n_patients)[:, None]).astype(dtype)
-
-
-def _patient_codes(patients) -> tuple[np.ndarray, int]:
-    arr = as_1d(patients, "patients")
-    try:
-        _, pid = np.unique(arr, return_inverse=True)
-    except TypeError:
-        _, pid = np.unique(arr.astype(str), return_inverse=True)
-    return pid.ravel(), int(pid.max()) + 1
-
-
-def _patient_strata(pid, n_patients, strata, rule) -> np.ndarray:
-    if strata is None:
-        return np.zeros(n_patients, dtype=np.intp)
-    s = as_1d(strata, "strata")
-    check_same_length(patients=pid, strata=s)
-    try:
-        _, scode = np.unique(s, return_inverse=True)
-    except TypeError:
-        _, scode = np.unique(s.astype(str), return_inverse=True)
-    scode = scode.ravel()
-    if rule == "max":
-        out = np.full(n_patients, -1, dtype=np.intp)
-        np.maximum.at(out, pid, scode)
-        return out
-    if rule == "first":
-        _, first = np.unique(pid, return_index=True)
-        return scode[first]
-    raise ValueError(f"patient_stratum: expected 'max' or 'first', got {rule!r}")
-
-
-def _as_weights(weights, n: int) -> tuple[np.ndarray, bool]:
-    w = np.asarray(weights, dtype=float)
-    single = w.ndim == 1
-    if single:
-        w = w[None, :]
-    if w.ndim != 2 or w.shape[1] != n:
-        raise ValueError(
-            f"weights: expected shape (n_resamples, {n}) or ({n},), got {np.shape(weights)}"
-        )
-    return w, single
-
-
-# --------------------------------------------------------------------------------------------
-# Vectorised weighted statistics
-
-
-def weighted_confusion_matrices(weights, y_true, y_pred, n_classes: int) -> np.ndarray:
-    """Weighted confusion matrices for every row of ``weights``.
-
-    Parameters
-    ----------
-    weights : array, shape (B, n) or (n,)
-    y_true, y_pred : int arrays, shape (n,), class indices in ``0..n_classes-1``
-    n_classes : int
-
-    Returns
-    -------
-    ndarray, shape (B, k, k) (or (k, k) for 1-D weights); rows = truth, columns = prediction.
-    """
-    t = np.asarray(y_true, dtype=np.intp)
-    p = np.asarray(y_pred, dtype=np.intp)
-    k = int(n_classes)
-    w, single = _as_weights(weights, t.size)
-    one_hot = np.zeros((t.size, k * k))
-    one_hot[np.arange(t.size), t * k + p] = 1.0
-    cm = (w @ one_hot).reshape(-1, k, k)
-    return cm[0] if single else cm
-
-
-def statistics_from_confusion(cm, *, which: Sequence[str] = CLASSIFICATION_STATISTICS) -> dict:
-    """Accuracy, macro F1 and Cohen's kappa (unweighted, linear, quadratic) from (..., k, k)
-    confusion matrices.
-
-    Macro F1 is the mean over all k classes of 2 TP / (n_true + n_predicted), 0 for a class
-    neither true nor predicted in the resample (the ``zero_division=0`` convention of
-    :func:`analysis.metrics.classification_report`). Kappa is NaN where the expected agreement
-    is 1. References: Cohen (1960, 1968); see :mod:`analysis.agreement`.
-    """
-    cm = np.asarray(cm, dtype=float)
-    k = cm.shape[-1]
-    n = cm.sum(axis=(-2, -1))
-    rows = cm.sum(axis=-1)
-    cols = cm.sum(axis=-2)
-    diag = np.diagonal(cm, axis1=-2, axis2=-1)
-    out = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for name in which:
-            if name == "accuracy":
-                out[name] = diag.sum(axis=-1) / n
-            elif name == "macro_f1":
-                denom = rows + cols
-                f1 = np.where(denom > 0, 2 * diag / np.where(denom > 0, denom, 1), 0.0)
-                out[name] = f1.mean(axis=-1)
-            elif name.startswith("kappa"):
-                scheme = {"kappa": "none", "kappa_linear": "linear",
-                          "kappa_quadratic": "quadratic"}.get(name)
-                if scheme is None:
-                    raise ValueError(f"which: unknown statistic {name!r}")
-                w = kappa_weights(k, scheme)
-                po = (cm * w).sum(axis=(-2, -1)) / n
-                pe = np.einsum("...i,ij,...j->...", rows, w, cols) / n**2
-                out[name] = np.where(np.isclose(pe, 1.0), np.nan, (po - pe) / (1 - pe))
-            else:
-                raise ValueError(
-                    f"which: unknown statistic {name!r}; expected {list(CLASSIFICATION_STATISTICS)}"
-                )
-    return out
-
-
-def classification_replicates(weights, y_true, y_pred, n_classes: int,
-                              *, which: Sequence[str] = CLASSIFICATION_STATISTICS) -> dict:
-    """The statistics of :func:`statistics_from_confusion` for every resample at once:
-    ``{name: array (B,)}``. ``y_true``/``y_pred`` are class indices."""
-    return statistics_from_confusion(
-        weighted_confusion_matrices(weights, y_true, y_pred, n_classes), which=which
-    )
-
-
-def weighted_auc(weights, y_true, score) -> np.ndarray:
-    """Weighted Mann-Whitney AUC (ties count 1/2) for every row of ``weights``.
-
-    AUC_b = sum_{i pos, j neg} w_bi w_bj [s_i > s_j + 1/2 (s_i = s_j)]
-            / (sum_pos w_bi * sum_neg w_bj),
-    computed with one sort of ``score`` and cumulative sums of the negatives' weights per tie
-    group: O(B n) after an O(n log n) sort. With integer weights it equals the empirical AUC of
-    the resampled data set. NaN where a resample has no positive or no negative case.
-
-    Parameters
-    ----------
-    weights : array, shape (B, n) or (n,)
-    y_true : bool array, shape (n,)
-    score : float array, shape (n,); higher = more likely positive.
-
-    References
-    ----------
-    Bamber D (1975). The area above the ordinal dominance graph and the area below the receiver
-    operating characteristic graph. J Math Psychol 12:387-415. Hanley JA, McNeil BJ (1982).
-    Radiology 143:29-36.
-    """
-    y = np.asarray(y_true, dtype=bool)
-    s = np.asarray(score, dtype=float)
-    w, single = _as_weights(weights, y.size)
-    auc = _auc_cases_by_resamples(np.ascontiguousarray(w.T), y, s)
-    return auc[0] if single else auc
-
-
-def _auc_cases_by_resamples(wt: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    # wt has shape (n, B): gathering cases is then a contiguous row copy, and the cumulative
-    # sums run down the rows for all resamples at once.
-    order = np.argsort(s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    new_group = np.r_[True, s_sorted[1:] != s_sorted[:-1]]
-    group = np.cumsum(new_group) - 1
-    starts = np.flatnonzero(new_group)
-    ends = np.r_[starts[1:], s_sorted.size]
-    # Number of negatives before each sorted position -> rows of the cumulative negative weight.
-    neg_before = np.r_[0, np.cumsum(~y_sorted)]
-    cum_neg = np.zeros((int(neg_before[-1]) + 1, wt.shape[1]))
-    np.cumsum(wt[order[~y_sorted]], axis=0, out=cum_neg[1:])
-    pos_group = group[y_sorted]
-    # Credit of a positive = negatives strictly below + half the negatives tied with it
-    # = (cum at its group's start + cum at its group's end) / 2.
-    credit = cum_neg[neg_before[starts[pos_group]]]
-    credit += cum_neg[neg_before[ends[pos_group]]]
-    w_pos = wt[order[y_sorted]]
-    num = 0.5 * np.einsum("ib,ib->b", w_pos, credit)
-    denom = w_pos.sum(axis=0) * cum_neg[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, num / np.where(denom > 0, denom, 1), np.nan)
-
-
-def weighted_macro_auc(weights, y_true, scores) -> np.ndarray:
-    """Macro one-vs-rest AUC: mean over classes of :func:`weighted_auc` of class j's score
-    against "truth == j". ``y_true``: class indices (n,); ``scores``: (n, k). Classes without
-    positives or negatives in a resample are left out of that resample's mean."""
-    t = np.asarray(y_true, dtype=np.intp)
-    sc = np.asarray(scores, dtype=float)
-    if sc.ndim != 2 or sc.shape[0] != t.size:
-        raise ValueError(f"scores: expected shape ({t.size}, n_classes), got {sc.shape}")
-    w, single = _as_weights(weights, t.size)
-    wt = np.ascontiguousarray(w.T)
-    per = np.stack(
-        [_auc_cases_by_resamples(wt, t == j, sc[:, j]) for j in range(sc.shape[1])], -1
-    )
-    if single:
-        per = per[0]
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(per)
-        total = np.where(valid, per, 0.0).sum(axis=-1)
-        count = valid.sum(axis=-1)
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,8 +193,9 @@ def bootstrap_classification(
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,), labels in ``labels``
-    weights : array, shape (B, n)
-        From :func:`patient_bootstrap_weights` (the same matrix for every reader).
+    weights : ResampleWeights, or array of shape (B, n)
+        From :meth:`ResampleWeights.patient_bootstrap` or :func:`patient_bootstrap_weights`
+        (the same resamples for every reader).
     labels : sequence, optional
         The study's full ordered label set (kappa weights and macro F1 run over it).
     method : {"percentile", "bca"}; ``"bca"`` needs ``patients`` for the jackknife.

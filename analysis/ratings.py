@@ -66,7 +66,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from analysis.roc import Endpoint
+from analysis.roc_multiclass import Endpoint
 
 RULE = (
     "Per-class scores, when the read has them, normalised to sum 1; otherwise class c with "

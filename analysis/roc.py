@@ -1,5 +1,7 @@
-"""ROC analysis: empirical AUC, DeLong variance and covariance, paired and unpaired DeLong tests,
-one-vs-rest AUC for an ordered label set and AUC of binary endpoints derived from it.
+"""ROC analysis: empirical AUC, DeLong variance and covariance, and the AUC with its confidence
+interval. DeLong's tests of two ROC curves are in :mod:`analysis.roc_compare`; one-vs-rest AUC
+for an ordered label set and AUC of binary endpoints in :mod:`analysis.roc_multiclass`. Their
+names are importable from here too.
 
 Convention used everywhere in this module: **a higher score means "more likely positive"**. This
 is pROC's ``direction = "<"`` (controls lower than cases). pROC's default ``direction = "auto"``
@@ -12,38 +14,46 @@ memory for k scores on N cases; no m x n comparison matrix is ever formed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
 
 from analysis._validation import (
-    as_1d,
     as_binary_truth,
     as_scores,
-    check_labels,
     check_same_length,
 )
-
-ALTERNATIVES = ("two-sided", "greater", "less")
 
 __all__ = [
     "AUCResult",
     "DeLongTestResult",
-    "Endpoint",
-    "EndpointAUCResult",
-    "OneVsRestResult",
     "auc",
     "delong_covariance",
     "delong_placements",
-    "delong_test",
-    "delong_test_unpaired",
-    "endpoint_auc",
-    "endpoint_truth",
-    "one_vs_rest_auc",
     "roc_auc_ci",
 ]
+
+
+# Moved to their own modules; still importable from here (PEP 562).
+_MOVED = {
+    "ALTERNATIVES": "analysis.roc_compare",
+    "delong_test": "analysis.roc_compare",
+    "delong_test_unpaired": "analysis.roc_compare",
+    "Endpoint": "analysis.roc_multiclass",
+    "EndpointAUCResult": "analysis.roc_multiclass",
+    "OneVsRestResult": "analysis.roc_multiclass",
+    "endpoint_auc": "analysis.roc_multiclass",
+    "endpoint_truth": "analysis.roc_multiclass",
+    "one_vs_rest_auc": "analysis.roc_multiclass",
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'analysis.roc' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +356,7 @@ def auc(y_true, score) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# confidence interval and tests
+# confidence interval
 
 
 def _check_level(level: float) -> float:
@@ -356,21 +366,6 @@ def _check_level(level: float) -> float:
             f"level: expected a confidence level strictly between 0 and 1, got {level}"
         )
     return level
-
-
-def _check_alternative(alternative: str) -> str:
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative: expected one of {list(ALTERNATIVES)}, got {alternative!r}")
-    return alternative
-
-
-def _pvalue(stat: float, alternative: str, dist) -> float:
-    """p-value of ``stat`` under ``dist`` (a frozen scipy distribution symmetric about 0)."""
-    if alternative == "two-sided":
-        return float(min(1.0, 2.0 * dist.sf(abs(stat))))
-    if alternative == "greater":
-        return float(dist.sf(stat))
-    return float(dist.cdf(stat))
 
 
 def roc_auc_ci(y_true, score, *, level: float = 0.95) -> AUCResult:
@@ -423,370 +418,3 @@ def roc_auc_ci(y_true, score, *, level: float = 0.95) -> AUCResult:
     return AUCResult(
         auc=a, var=var, se=se, ci=ci, level=level, n_positive=m, n_negative=truth.size - m
     )
-
-
-def delong_test(
-    y_true, score1, score2, *, alternative: str = "two-sided", level: float = 0.95
-) -> DeLongTestResult:
-    """DeLong's test for two correlated AUCs (two scores of the same cases).
-
-    Parameters
-    ----------
-    y_true : array of shape (N,)
-        Binary truth.
-    score1, score2 : arrays of shape (N,)
-        Two scores of the same cases; higher = more likely positive.
-    alternative : {"two-sided", "greater", "less"}, keyword-only
-        "greater": AUC1 > AUC2 under the alternative.
-    level : float, keyword-only
-        Confidence level of the interval of the difference.
-
-    Returns
-    -------
-    DeLongTestResult
-        ``statistic`` Z = (AUC1 - AUC2) / sqrt(L S L'), ``pvalue`` from the standard normal,
-        ``difference`` AUC1 - AUC2 with its two-sided normal ``ci`` (pROC reports the same
-        interval whatever the alternative). Identical curves give Z = 0 and p = 1 (pROC's
-        special case of 0/0); a nonzero difference with zero variance gives an infinite Z.
-
-    References
-    ----------
-    DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
-    Sun X, Xu W (2014). IEEE Signal Processing Letters 21(11):1389-1393.
-    Robin X et al. (2011). BMC Bioinformatics 12:77 (``roc.test(..., method = "delong")``).
-
-    Examples
-    --------
-    >>> r = delong_test([0, 0, 0, 1, 1, 1], [1, 2, 3, 2, 4, 5], [3, 1, 2, 6, 5, 4])
-    >>> round(r.difference, 4)
-    -0.1667
-    """
-    alternative = _check_alternative(alternative)
-    level = _check_level(level)
-    truth = as_binary_truth(y_true, "y_true")
-    s1 = as_scores(score1, "score1")
-    s2 = as_scores(score2, "score2")
-    check_same_length(y_true=truth, score1=s1, score2=s2)
-    aucs, cov = delong_covariance(truth, np.vstack([s1, s2]))
-    d = float(aucs[0] - aucs[1])
-    var_d = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
-    se = float(np.sqrt(max(var_d, 0.0)))
-    if se == 0.0:
-        # pROC: 0/0 (identical curves) is Z = 0; d/0 stays an infinite Z with p = 0 or 1
-        z = 0.0 if d == 0.0 else float(np.copysign(np.inf, d))
-    else:
-        z = d / se
-    p = _pvalue(z, alternative, stats.norm)
-    crit = stats.norm.ppf(0.5 + level / 2.0)
-    return DeLongTestResult(
-        statistic=float(z),
-        pvalue=p,
-        difference=d,
-        se=se,
-        ci=(float(d - crit * se), float(d + crit * se)),
-        aucs=(float(aucs[0]), float(aucs[1])),
-        alternative=alternative,
-        level=level,
-        method="DeLong's test for two correlated ROC curves",
-        paired=True,
-    )
-
-
-def delong_test_unpaired(
-    y_true1,
-    score1,
-    y_true2,
-    score2,
-    *,
-    alternative: str = "two-sided",
-    level: float = 0.95,
-) -> DeLongTestResult:
-    """DeLong's test for two AUCs measured on independent samples of cases (pROC's unpaired test).
-
-    Parameters
-    ----------
-    y_true1, score1 : arrays of shape (N1,)
-        Truth and score of the first sample.
-    y_true2, score2 : arrays of shape (N2,)
-        Truth and score of the second, independent sample.
-    alternative : {"two-sided", "greater", "less"}, keyword-only
-    level : float, keyword-only
-        Confidence level of the interval of the difference.
-
-    Returns
-    -------
-    DeLongTestResult
-        With ``S_R = S10_R / m_R + S01_R / n_R`` (DeLong variance of sample R, likewise S_S):
-        ``D = (AUC_R - AUC_S) / sqrt(S_R + S_S)`` and Welch-type
-        ``df = (S_R + S_S)^2 / (S_R^2 / (N_R - 1) + S_S^2 / (N_S - 1))`` with N the number of
-        cases of each sample; p from Student's t with df (pROC ``delong.unpaired.test``). pROC
-        reports no interval here; ``ci`` is ``difference +/- t_df se`` on the same footing.
-
-    References
-    ----------
-    DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
-    Robin X et al. (2011). BMC Bioinformatics 12:77; pROC source R/delong.R
-    (``delong.unpaired.test``) and R/roc.test.R.
-
-    Examples
-    --------
-    >>> r = delong_test_unpaired([0, 0, 0, 1, 1, 1], [1, 2, 3, 2, 4, 5],
-    ...                          [0, 0, 1, 1, 1], [1, 3, 2, 5, 4])
-    >>> r.paired
-    False
-    """
-    alternative = _check_alternative(alternative)
-    level = _check_level(level)
-    t1 = as_binary_truth(y_true1, "y_true1")
-    s1 = as_scores(score1, "score1")
-    check_same_length(y_true1=t1, score1=s1)
-    t2 = as_binary_truth(y_true2, "y_true2")
-    s2 = as_scores(score2, "score2")
-    check_same_length(y_true2=t2, score2=s2)
-    a1, c1 = delong_covariance(t1, s1)
-    a2, c2 = delong_covariance(t2, s2)
-    sr = float(c1[0, 0])
-    ss = float(c2[0, 0])
-    d = float(a1[0] - a2[0])
-    se = float(np.sqrt(sr + ss))
-    if se == 0.0:
-        raise ValueError(
-            "score1, score2: both DeLong variances are zero (perfect or constant scores); "
-            "the unpaired test is undefined"
-        )
-    stat = d / se
-    df = (sr + ss) ** 2 / (sr**2 / (t1.size - 1) + ss**2 / (t2.size - 1))
-    dist = stats.t(df)
-    p = _pvalue(stat, alternative, dist)
-    crit = dist.ppf(0.5 + level / 2.0)
-    return DeLongTestResult(
-        statistic=float(stat),
-        pvalue=p,
-        difference=d,
-        se=se,
-        ci=(float(d - crit * se), float(d + crit * se)),
-        aucs=(float(a1[0]), float(a2[0])),
-        alternative=alternative,
-        level=level,
-        method="DeLong's test for two ROC curves (unpaired)",
-        paired=False,
-        df=float(df),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# ordered label sets: one-vs-rest and endpoints
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A binary question derived from an ordered label set: ``positive`` classes vs the rest.
-
-    Example: ``Endpoint("collapse-prone", frozenset({"C1", "C2"}))``.
-    """
-
-    name: str
-    positive: frozenset
-
-    def __post_init__(self):
-        object.__setattr__(self, "positive", frozenset(self.positive))
-        if not self.positive:
-            raise ValueError(f"endpoint {self.name!r}: expected at least one positive class")
-
-    def check(self, labels: Sequence) -> None:
-        """Refuse positive classes outside ``labels`` and an endpoint with no negative class."""
-        unknown = sorted(str(c) for c in self.positive if c not in set(labels))
-        if unknown:
-            raise ValueError(
-                f"endpoint {self.name!r}: unknown positive classes {unknown}; "
-                f"expected a subset of {list(labels)}"
-            )
-        if set(labels) <= self.positive:
-            raise ValueError(
-                f"endpoint {self.name!r}: every class of {list(labels)} is positive; "
-                f"expected at least one negative class"
-            )
-
-
-def endpoint_truth(y_labels, endpoint: Endpoint, *, labels: Sequence) -> np.ndarray:
-    """Boolean truth of ``endpoint`` for class labels ``y_labels`` drawn from ``labels``."""
-    endpoint.check(labels)
-    idx = check_labels(y_labels, labels, "y_labels")
-    positive_idx = np.array([i for i, c in enumerate(labels) if c in endpoint.positive])
-    return np.isin(idx, positive_idx)
-
-
-def _class_score_matrix(scores, n_cases: int, n_classes: int, name: str) -> np.ndarray:
-    arr = np.asarray(scores, dtype=float) if not isinstance(scores, np.ndarray) else scores
-    if arr.ndim != 2 or arr.shape != (n_cases, n_classes):
-        raise ValueError(
-            f"{name}: expected a 2-D array of shape (n_cases, n_classes) = "
-            f"({n_cases}, {n_classes}), got shape {np.shape(arr)}"
-        )
-    return np.vstack([as_scores(arr[:, c], f"{name}[:, {c}]") for c in range(n_classes)])
-
-
-@dataclass(frozen=True)
-class EndpointAUCResult:
-    """AUC of one binary endpoint (or one class vs the rest)."""
-
-    name: str
-    positive: tuple
-    result: AUCResult
-
-    def summary(self) -> str:
-        lo, hi = self.result.ci
-        return (
-            f"{self.name} (positive: {', '.join(map(str, self.positive))}): "
-            f"AUC {_fmt(self.result.auc)} [{_fmt(lo)}, {_fmt(hi)}] "
-            f"(m = {self.result.n_positive}, n = {self.result.n_negative})"
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "positive": [str(c) for c in self.positive],
-            **self.result.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class OneVsRestResult:
-    """One-vs-rest AUC per class (DeLong CI each) and their unweighted mean (macro AUC).
-
-    Classes absent from the truth (or present in every case) have no AUC and are listed in
-    ``skipped``; ``macro_auc`` averages the classes that have one. No CI is given for the macro
-    AUC: the one-vs-rest AUCs use different splits of the same cases, so DeLong's covariance
-    does not apply; use a case (or patient) bootstrap for it.
-    """
-
-    labels: tuple
-    per_class: tuple[EndpointAUCResult, ...]
-    macro_auc: float
-    skipped: tuple
-
-    def summary(self) -> str:
-        lines = ["One-vs-rest ROC AUC (DeLong CI)"]
-        lines += ["  " + r.summary() for r in self.per_class]
-        if self.skipped:
-            lines.append(f"  no AUC (class absent or universal): {list(self.skipped)}")
-        lines.append(f"  macro AUC = {_fmt(self.macro_auc)}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        return {
-            "labels": [str(c) for c in self.labels],
-            "per_class": [r.to_dict() for r in self.per_class],
-            "macro_auc": self.macro_auc,
-            "skipped": [str(c) for c in self.skipped],
-        }
-
-
-def one_vs_rest_auc(y_labels, scores, *, labels: Sequence, level: float = 0.95) -> OneVsRestResult:
-    """One-vs-rest ROC AUC of each class of an ordered label set, and the macro AUC.
-
-    Parameters
-    ----------
-    y_labels : array of shape (N,)
-        True class of each case, values from ``labels``.
-    scores : array of shape (N, C)
-        Per-class scores (e.g. probabilities), column c for ``labels[c]``; higher = more likely
-        that class.
-    labels : sequence of C classes, keyword-only
-        The ordered label set (the study's scheme; nothing here assumes a particular one).
-    level : float, keyword-only
-
-    Returns
-    -------
-    OneVsRestResult
-        For each class c: AUC of ``scores[:, c]`` for "class c" vs "any other class", with
-        DeLong CI; ``macro_auc`` is their unweighted mean (as scikit-learn's
-        ``roc_auc_score(..., multi_class="ovr", average="macro")``).
-
-    References
-    ----------
-    Fawcett T (2006). An introduction to ROC analysis. Pattern Recognition Letters 27:861-874.
-    DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
-
-    Examples
-    --------
-    >>> y = ["a", "b", "c", "a", "b", "c"]
-    >>> p = [[.8, .1, .1], [.2, .7, .1], [.1, .2, .7], [.5, .4, .1], [.3, .6, .1], [.1, .1, .8]]
-    >>> one_vs_rest_auc(y, p, labels=["a", "b", "c"]).macro_auc
-    1.0
-    """
-    level = _check_level(level)
-    labels = list(labels)
-    if len(labels) < 2 or len(set(labels)) != len(labels):
-        raise ValueError(f"labels: expected at least two distinct classes, got {labels}")
-    idx = check_labels(y_labels, labels, "y_labels")
-    mat = _class_score_matrix(scores, idx.size, len(labels), "scores")
-    per_class = []
-    skipped = []
-    for c, label in enumerate(labels):
-        truth = idx == c
-        if truth.all() or not truth.any():
-            skipped.append(label)
-            continue
-        res = roc_auc_ci(truth, mat[c], level=level)
-        per_class.append(EndpointAUCResult(name=str(label), positive=(label,), result=res))
-    if not per_class:
-        raise ValueError("y_labels: a single class in truth; no one-vs-rest AUC can be computed")
-    macro = float(np.mean([r.result.auc for r in per_class]))
-    return OneVsRestResult(
-        labels=tuple(labels), per_class=tuple(per_class), macro_auc=macro, skipped=tuple(skipped)
-    )
-
-
-def endpoint_auc(
-    y_labels, scores, endpoint: Endpoint, *, labels: Sequence, level: float = 0.95
-) -> EndpointAUCResult:
-    """ROC AUC (DeLong CI) of a binary endpoint derived from an ordered label set.
-
-    Parameters
-    ----------
-    y_labels : array of shape (N,)
-        True class of each case, values from ``labels``.
-    scores : array of shape (N,) or (N, C)
-        Either an endpoint score already (higher = more likely positive for the endpoint), or
-        per-class scores (column c for ``labels[c]``), in which case the endpoint score is the
-        sum over the endpoint's positive classes (e.g. P(C1) + P(C2)).
-    endpoint : Endpoint
-        Name and set of positive classes.
-    labels : sequence, keyword-only
-        The ordered label set.
-    level : float, keyword-only
-
-    Returns
-    -------
-    EndpointAUCResult
-
-    References
-    ----------
-    DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
-
-    Examples
-    --------
-    >>> ep = Endpoint("high", {"c"})
-    >>> endpoint_auc(["a", "b", "c", "c"], [0.1, 0.5, 0.4, 0.9], ep,
-    ...              labels=["a", "b", "c"]).result.auc
-    0.75
-    """
-    labels = list(labels)
-    truth = endpoint_truth(y_labels, endpoint, labels=labels)
-    arr = np.asarray(scores)
-    if arr.ndim == 2:
-        mat = _class_score_matrix(arr, truth.size, len(labels), "scores")
-        cols = [c for c, lab in enumerate(labels) if lab in endpoint.positive]
-        score = mat[cols].sum(axis=0)
-    else:
-        score = as_scores(as_1d(arr, "scores"), "scores")
-        check_same_length(y_labels=truth, scores=score)
-    if truth.all() or not truth.any():
-        raise ValueError(
-            f"y_labels: a single class in truth for endpoint {endpoint.name!r} "
-            f"(all {truth.size} cases are {'positive' if truth.any() else 'negative'})"
-        )
-    res = roc_auc_ci(truth, score, level=level)
-    positive = tuple(c for c in labels if c in endpoint.positive)
-    return EndpointAUCResult(name=endpoint.name, positive=positive, result=res)

@@ -18,7 +18,7 @@ import sys
 from analysis._validation import sort_levels
 from analysis.agreement import WEIGHTS, cohen_kappa
 from analysis.cli import CommandError
-from analysis.cli.delong import is_missing, read_columns
+from analysis.cli._csv import is_missing, read_columns
 
 
 def add_arguments(parser) -> None:

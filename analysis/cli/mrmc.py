@@ -27,7 +27,7 @@ import json
 import numpy as np
 
 from analysis.cli import CommandError
-from analysis.cli.delong import json_safe, parse_numeric, read_columns, refuse_missing
+from analysis.cli._csv import json_safe, parse_numeric, read_columns, refuse_missing
 from analysis.mrmc import COV_METHODS, ORAnalysis, mrmc, ratings_from_long_table
 
 

@@ -35,12 +35,11 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from analysis.agreement import (
     cohen_kappa,
     cohen_kappa_table,
-    fleiss_kappa,
-    fleiss_kappa_counts,
     intra_reader_agreement,
+    kappa_of_tables,
     kappa_weights,
-    pairwise_kappa,
 )
+from analysis.agreement_many import fleiss_kappa, fleiss_kappa_counts, pairwise_kappa
 from tests.reference import REFERENCE_DATA
 
 KAPPA_DIR = REFERENCE_DATA / "kappa"
@@ -283,6 +282,37 @@ def test_pairwise_kappa_is_the_mean_over_pairs_of_raters():
     json.dumps(res.to_dict())
 
 
+def test_pairwise_kappa_equals_cohen_kappa_of_every_pair():
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 4, 80)
+    ratings = np.clip(truth[:, None] + rng.integers(-1, 2, (80, 5)), 0, 3)
+    ratings[:, 4] = 2  # one rater always answers C1 ...
+    ratings[:, 3] = 2  # ... and so does another: their kappa is undefined
+    labels = np.array(["A", "B", "C1", "C2"], dtype=object)
+    custom = np.array([[1, .5, 0, 0], [.5, 1, .5, 0], [0, .5, 1, .5], [0, 0, .5, 1]])
+    for weights in ("none", "linear", "quadratic", custom):
+        res = pairwise_kappa(labels[ratings], labels=list(labels), weights=weights)
+        direct = [cohen_kappa(labels[ratings[:, a]], labels[ratings[:, b]], labels=list(labels),
+                              weights=weights).kappa
+                  for a, b in itertools.combinations(range(5), 2)]
+        np.testing.assert_allclose([k for _, _, k in res.pairs], direct, rtol=1e-13, atol=1e-15)
+        assert np.isnan(res.pairs[-1][2])  # raters 3 and 4: left out of the mean
+        assert res.mean_kappa == pytest.approx(np.nanmean(direct), abs=1e-14)
+    with pytest.raises(ValueError, match="r2: unknown labels"):
+        pairwise_kappa([["A", "A", "Z"]], labels=["A", "B"], raters=["r0", "r1", "r2"])
+
+
+def test_kappa_of_tables_is_the_kappa_of_each_table():
+    tables = np.stack([read_matrix("sas_table10_3x3.csv"), np.eye(3) * 4, np.diag([5, 0, 0])])
+    for weights in ("none", "linear", "quadratic"):
+        values = kappa_of_tables(tables, weights=weights)
+        assert values[0] == pytest.approx(cohen_kappa_table(tables[0], weights=weights).kappa,
+                                          abs=1e-15)
+        assert values[1] == 1.0
+        assert np.isnan(values[2])  # expected agreement 1
+    assert kappa_of_tables(tables[0]) == printed("0.4842")  # SAS PROC FREQ, as above
+
+
 # ------------------------------------------------------------------ properties
 
 LEVELS = ["A", "B", "C1", "C2"]
@@ -364,3 +394,12 @@ def test_result_objects_print_and_serialise():
     assert "ASE under H0" in res.summary()
     d = json.loads(json.dumps(res.to_dict()))
     assert set(d) >= {"kappa", "se", "se0", "z", "p", "ci"}
+
+
+def test_the_many_rater_names_are_still_importable_from_agreement():
+    from analysis import agreement, agreement_many
+
+    assert agreement.pairwise_kappa is agreement_many.pairwise_kappa
+    from analysis.agreement import FleissKappaResult, fleiss_kappa  # noqa: F401
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        agreement.nothing  # noqa: B018

@@ -20,6 +20,7 @@ from scipy import stats
 from analysis.agreement import cohen_kappa
 from analysis.bootstrap import (
     CLASSIFICATION_STATISTICS,
+    ResampleWeights,
     bootstrap_auc,
     bootstrap_auc_difference,
     bootstrap_ci,
@@ -35,6 +36,7 @@ from analysis.bootstrap import (
     weighted_macro_auc,
 )
 from analysis.metrics import accuracy, classification_report
+from analysis.roc import auc
 
 LEVELS = ["A", "B", "C1", "C2"]
 
@@ -315,3 +317,80 @@ def test_vectorised_statistics_are_fast_enough_for_the_comparison():
     classification_replicates(w, truth, pred, 4)
     weighted_macro_auc(w, truth, scores)
     assert time.perf_counter() - start < 1.0
+
+
+# ------------------------------------------------------------------ the engine
+
+
+def test_the_engine_equals_recomputing_on_each_resample():
+    rng = np.random.default_rng(3)
+    n = 400  # more distinct scores than the matrix-product path takes: both paths run
+    patients = np.repeat(np.arange(250), [2] * 150 + [1] * 100)
+    truth = rng.integers(0, 3, n)
+    codes = np.vstack([truth, np.clip(truth + rng.integers(-1, 2, n), 0, 2)])
+    codes[1, :3] = -1  # three cases the second rater did not read
+    positive = truth >= 1
+    discrete = np.round(rng.random(n) * 4) / 4  # few levels: the matrix-product path
+    continuous = rng.random(n) + positive * 0.3  # many levels: the sorting path
+    continuous[10:20] = continuous[0]  # with ties
+    boot = ResampleWeights.patient_bootstrap(patients, n_resamples=5, seed=1)
+    cm = boot.confusion(truth, codes, 3)
+    aucs = boot.auc(positive, np.vstack([discrete, continuous]),
+                    np.vstack([np.ones(n, bool), codes[1] >= 0]))
+    weights = boot.case_weights().astype(int)
+    for b in range(5):
+        take = np.repeat(np.arange(n), weights[b])
+        for r in range(2):
+            read = take[codes[r, take] >= 0]
+            direct = np.zeros((3, 3))
+            np.add.at(direct, (truth[read], codes[r, read]), 1)
+            np.testing.assert_array_equal(cm[b, r], direct)
+        assert aucs[b, 0] == pytest.approx(auc(positive[take], discrete[take]), abs=1e-12)
+        read = take[codes[1, take] >= 0]
+        assert aucs[b, 1] == pytest.approx(auc(positive[read], continuous[read]), abs=1e-12)
+
+
+def test_the_engine_draws_the_resamples_of_patient_bootstrap_weights():
+    rng = np.random.default_rng(4)
+    patients = np.repeat(np.arange(150), [2] * 50 + [1] * 100)
+    truth = rng.integers(0, 3, patients.size)
+    score = rng.random(patients.size) + 0.2 * truth
+    ours = ResampleWeights.patient_bootstrap(patients, truth, n_resamples=40, seed=9)
+    theirs = patient_bootstrap_weights(patients, truth, n_resamples=40, seed=9)
+    np.testing.assert_array_equal(ours.case_weights(), theirs)
+    read = np.ones((1, patients.size), bool)
+    np.testing.assert_allclose(ours.auc(truth >= 1, score[None], read)[:, 0],
+                               weighted_auc(theirs, truth >= 1, score), atol=1e-12)
+
+
+def test_fractional_case_weights_give_the_weighted_mann_whitney_auc():
+    rng = np.random.default_rng(8)
+    n = 120
+    y = rng.random(n) < 0.4
+    few = np.round(rng.random(n) * 3) / 3  # few levels: the per-level path
+    many = rng.random(n)  # many levels: the sorting path
+    w = rng.random((3, n))
+    for score in (few, many):
+        direct = []
+        for row in w:
+            pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+            a, b = score[pos, None], score[None, neg]
+            psi = (a > b) + 0.5 * (a == b)
+            direct.append(row[pos] @ psi @ row[neg] / (row[pos].sum() * row[neg].sum()))
+        np.testing.assert_allclose(weighted_auc(w, y, score), direct, rtol=1e-13)
+
+
+def test_the_engine_and_case_weights_give_identical_statistics():
+    patients, truth, good, weak, score = study(seed=5)
+    rw = ResampleWeights.patient_bootstrap(patients, truth, n_resamples=200, seed=2)
+    w = patient_bootstrap_weights(patients, truth, n_resamples=200, seed=2)
+    labels = np.array(LEVELS, dtype=object)
+    ours = bootstrap_classification_difference(labels[truth], labels[good], labels[weak],
+                                               weights=rw, labels=LEVELS)
+    theirs = bootstrap_classification_difference(labels[truth], labels[good], labels[weak],
+                                                 weights=w, labels=LEVELS)
+    assert ours == theirs
+    assert bootstrap_auc(truth >= 2, score, weights=rw) == bootstrap_auc(truth >= 2, score,
+                                                                         weights=w)
+    with pytest.raises(ValueError, match="weights: expected resamples of 3 cases"):
+        weighted_auc(rw, [True, False, True], [0.1, 0.2, 0.3])

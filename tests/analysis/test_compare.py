@@ -9,17 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.agreement import cohen_kappa, fleiss_kappa, intra_reader_agreement, pairwise_kappa
-from analysis.bootstrap import patient_bootstrap_weights, weighted_auc
+from analysis.agreement import cohen_kappa, intra_reader_agreement
+from analysis.agreement_many import fleiss_kappa, pairwise_kappa
 from analysis.cli import main
-from analysis.compare import _Bootstrap, _consensus, _Rater, compare
+from analysis.compare import compare
+from analysis.compare_raters import Rater, consensus
 from analysis.longtable import load_long_table
 from analysis.metrics import accuracy, classification_report
 from analysis.mrmc import model_vs_readers
 from analysis.multiplicity import holm
 from analysis.paired import mcnemar
 from analysis.ratings import default_endpoints, endpoint_scores, probability_matrix
-from analysis.roc import auc, delong_test, one_vs_rest_auc, roc_auc_ci
+from analysis.roc import auc, roc_auc_ci
+from analysis.roc_compare import delong_test
+from analysis.roc_multiclass import one_vs_rest_auc
 from analysis.simulate import simulate_long_table
 from tests.reference import REFERENCE_DATA
 
@@ -159,47 +162,6 @@ def test_bootstrap_estimates_are_the_differences_of_the_direct_statistics(table,
     assert boot[f"auc {endpoint.name}"].estimate == pytest.approx(direct, abs=1e-12)
 
 
-def test_the_vectorised_bootstrap_equals_recomputing_on_each_resample():
-    rng = np.random.default_rng(3)
-    n = 400  # more distinct scores than the matrix-product path takes: both paths run
-    patients = np.repeat(np.arange(250), [2] * 150 + [1] * 100)
-    truth = rng.integers(0, 3, n)
-    codes = np.vstack([truth, np.clip(truth + rng.integers(-1, 2, n), 0, 2)])
-    codes[1, :3] = -1  # three cases the second rater did not read
-    positive = truth >= 1
-    discrete = np.round(rng.random(n) * 4) / 4  # few levels: the matrix-product path
-    continuous = rng.random(n) + positive * 0.3  # many levels: the sorting path
-    continuous[10:20] = continuous[0]  # with ties
-    boot = _Bootstrap(patients, 5, seed=1)
-    cm = boot.confusion(truth, codes, 3)
-    aucs = boot.auc(positive, np.vstack([discrete, continuous]),
-                    np.vstack([np.ones(n, bool), codes[1] >= 0]))
-    weights = boot.counts_t.T[:, patients].astype(int)
-    for b in range(5):
-        take = np.repeat(np.arange(n), weights[b])
-        for r in range(2):
-            read = take[codes[r, take] >= 0]
-            direct = np.zeros((3, 3))
-            np.add.at(direct, (truth[read], codes[r, read]), 1)
-            np.testing.assert_array_equal(cm[b, r], direct)
-        assert aucs[b, 0] == pytest.approx(auc(positive[take], discrete[take]), abs=1e-12)
-        read = take[codes[1, take] >= 0]
-        assert aucs[b, 1] == pytest.approx(auc(positive[read], continuous[read]), abs=1e-12)
-
-
-def test_the_resamples_are_those_of_the_bootstrap_module_and_agree_with_its_auc():
-    rng = np.random.default_rng(4)
-    patients = np.repeat(np.arange(150), [2] * 50 + [1] * 100)
-    truth = rng.integers(0, 3, patients.size)
-    score = rng.random(patients.size) + 0.2 * truth
-    ours = _Bootstrap(patients, 40, seed=9, strata=truth)
-    theirs = patient_bootstrap_weights(patients, truth, n_resamples=40, seed=9)
-    np.testing.assert_array_equal(ours.counts_t.T[:, patients], theirs)
-    read = np.ones((1, patients.size), bool)
-    np.testing.assert_allclose(ours.auc(truth >= 1, score[None], read)[:, 0],
-                               weighted_auc(theirs, truth >= 1, score), atol=1e-12)
-
-
 def test_the_consensus_is_the_modal_class_with_ties_broken_by_mean_probability():
     nan = np.nan
     # three members, four cases; member c did not read case 3
@@ -209,10 +171,10 @@ def test_the_consensus_is_the_modal_class_with_ties_broken_by_mean_probability()
         "b": [[.8, .2, 0], [0, .4, .6], [0, .7, .3], [.3, .7, 0]],
         "c": [[.4, .6, 0], [0, .1, .9], [0, .6, .4], [nan, nan, nan]],
     }
-    members = [_Rater(name=m, kind="human", seniority="chief", condition="unaided",
+    members = [Rater(name=m, kind="human", seniority="chief", condition="unaided",
                       codes=np.array(codes[m]), probs=np.array(probs[m]),
                       time_ms=np.full(4, nan)) for m in codes]
-    group = _consensus("group: chief", members, 3)
+    group = consensus("group: chief", members, 3)
     # case 0: 0,0,1 -> 0; case 1: 1,2,2 -> 2; case 2: 2,1,1 -> 1;
     # case 3: a says 0, b says 1 (tie): mean probabilities (.45, .55, 0) -> 1
     assert group.codes.tolist() == [0, 2, 1, 1]

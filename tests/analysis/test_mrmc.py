@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis import mrmc as mrmc_module
+from analysis import mrmc_covariance
 from analysis.mrmc import (
     auc_covariance,
     model_vs_readers,
@@ -298,7 +298,7 @@ def test_unbiased_estimator_does_not_depend_on_chunking(vandyke, monkeypatch):
     y = vandyke.truth
     x = vandyke.ratings.reshape(10, -1)
     _, whole = auc_covariance(y, x, cov="unbiased")
-    monkeypatch.setattr(mrmc_module, "_UNBIASED_CHUNK_BYTES", 8 * 10 * 69 * 7)
+    monkeypatch.setattr(mrmc_covariance, "_UNBIASED_CHUNK_BYTES", 8 * 10 * 69 * 7)
     _, chunked = auc_covariance(y, x, cov="unbiased")
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-17)
 

@@ -17,18 +17,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.roc import (
-    Endpoint,
-    auc,
-    delong_covariance,
-    delong_placements,
-    delong_test,
-    delong_test_unpaired,
-    endpoint_auc,
-    endpoint_truth,
-    one_vs_rest_auc,
-    roc_auc_ci,
-)
+from analysis.roc import auc, delong_covariance, delong_placements, roc_auc_ci
+from analysis.roc_compare import delong_test, delong_test_unpaired
+from analysis.roc_multiclass import Endpoint, endpoint_auc, endpoint_truth, one_vs_rest_auc
 from tests.reference import REFERENCE_DATA
 
 ASAH = REFERENCE_DATA / "aSAH.csv"
@@ -348,3 +339,14 @@ def test_a_single_case_of_a_class_gives_an_auc_without_ci():
     json.dumps(r.to_dict(), allow_nan=False)
     with pytest.raises(ValueError, match="at least 2 positives and 2 negatives"):
         delong_test([0, 1, 0, 0], [1, 2, 3, 4], [4, 3, 2, 1])
+
+
+def test_the_moved_names_are_still_importable_from_roc():
+    from analysis import roc, roc_compare, roc_multiclass
+
+    assert roc.delong_test is roc_compare.delong_test
+    assert roc.ALTERNATIVES is roc_compare.ALTERNATIVES
+    assert roc.one_vs_rest_auc is roc_multiclass.one_vs_rest_auc
+    from analysis.roc import Endpoint, delong_test_unpaired  # noqa: F401
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        roc.nothing  # noqa: B018
