@@ -33,8 +33,10 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The database tests once more on the embedded default (SQLite), whatever DATABASE_URL says.
+# A file, not memory, so that tests with several threads or a worker process share it.
 test-sqlite: install
-	env -u DATABASE_URL $(BIN)/pytest tests/readers tests/test_settings.py $(PYTEST_ARGS)
+	env -u DATABASE_URL READERBENCH_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite.sqlite3 \
+		$(BIN)/pytest tests/readers tests/test_settings.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

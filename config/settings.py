@@ -98,6 +98,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
+if env_str("READERBENCH_SQLITE_TEST_NAME") and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file-backed test database, for tests that share it with threads or a worker process.
+    DATABASES["default"]["TEST"] = {"NAME": env_str("READERBENCH_SQLITE_TEST_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_redis_url("REDIS_URL")
