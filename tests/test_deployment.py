@@ -53,6 +53,14 @@ def test_celery_has_the_two_queues_and_safe_delivery_settings():
     assert celery_app.conf.broker_transport_options["visibility_timeout"] >= 3600
 
 
+def test_model_work_is_routed_to_the_gpu_queue():
+    import inference.tasks  # noqa: F401  (registers the tasks)
+
+    router = celery_app.amqp.router
+    for name in ["inference.run_inference_job", "inference.train_model"]:
+        assert router.route({}, name)["queue"].name == "gpu", name
+
+
 @pytest.mark.django_db
 def test_the_health_check_reaches_the_database_and_the_cache(client):
     response = client.get("/health/")

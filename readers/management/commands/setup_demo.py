@@ -81,7 +81,27 @@ class Command(BaseCommand):
         )
         study.refresh_from_db()
         study_partition(study=study, seed=options["seed"])
+        self._run_shipped_model(study)
         return study
+
+    def _run_shipped_model(self, study: Study) -> None:
+        """Register the shipped default model and run it on the reading cases (test and
+        external) through Celery: inline without Redis, on the gpu queue with it."""
+        from inference import services
+        from inference.engine.card import ModelError
+        from inference.management.commands.run_inference import summary_line
+
+        try:
+            version, _ = services.model_version_register_shipped(study=study)
+            job = services.inference_job_create(study=study, model_version=version,
+                                                heatmaps=True)
+        except (services.InferenceError, ModelError) as exc:
+            self.stderr.write(f"Shipped model not run: {exc}")
+            return
+        job.refresh_from_db()
+        where = "" if job.finished else " (queued on the gpu queue for a worker)"
+        self.stdout.write(f"Shipped model {version.short_sha} [trained on SYNTHETIC data]: "
+                          f"{summary_line(job)}{where}")
 
     @transaction.atomic
     def _accounts(self, study: Study) -> None:

@@ -1,0 +1,342 @@
+"""Inference jobs: choosing cases, queueing after commit, and running a job batch by batch,
+idempotently (a prediction is unique per model version and case)."""
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Sequence
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference.engine.card import ModelCardError, ModelError, check_card_labels
+from inference.models import InferenceJob, ModelVersion, Prediction
+from inference.services.common import (
+    _CHUNK,
+    HEATMAPS_DIR,
+    TIMING_KEYS,
+    InferenceError,
+    _chunks,
+    media_path,
+)
+from inference.services.versions import _predictor_for, model_version_card
+from readers.models import READING_PARTITIONS, Image, Partition, Study
+
+logger = logging.getLogger(__name__)
+
+
+def study_cases_select(
+    *, study: Study, partitions: Sequence[str] | None = None,
+    case_ids: Sequence[int] | None = None,
+) -> list[int]:
+    """Image ids of ``study`` to run: ``case_ids`` (checked to belong to the study), else every
+    case in ``partitions`` (default the reading partitions, test and external)."""
+    if case_ids is not None:
+        wanted = sorted({int(i) for i in case_ids})
+        found: set[int] = set()
+        for chunk in _chunks(wanted, _CHUNK):
+            found.update(
+                Image.objects.filter(study=study, id__in=chunk).values_list("id", flat=True)
+            )
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise InferenceError(
+                f"case_ids: {len(unknown)} case(s) are not in study {study.slug!r}, e.g. "
+                f"{unknown[:5]}"
+            )
+        return wanted
+    parts = list(partitions) if partitions else [str(p) for p in READING_PARTITIONS]
+    bad = [p for p in parts if p not in Partition.values]
+    if bad:
+        raise InferenceError(f"partitions: {bad} are not partitions; expected {Partition.values}")
+    return list(
+        Image.objects.filter(study=study, partition__in=parts)
+        .order_by("id").values_list("id", flat=True)
+    )
+
+
+def inference_job_create(
+    *,
+    study: Study,
+    model_version: ModelVersion,
+    partitions: Sequence[str] | None = None,
+    case_ids: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    heatmaps: bool = False,
+    user=None,
+) -> InferenceJob:
+    """Make a job for ``model_version`` on the study's cases and queue it on the ``gpu`` queue
+    once the transaction commits (with no Redis the task runs inline at that moment)."""
+    try:
+        check_card_labels(model_version_card(model_version=model_version), study.label_codes)
+    except ModelCardError as exc:
+        raise InferenceError(
+            f"model {model_version.short_sha} cannot run on {study.slug}: {exc}"
+        ) from None
+    if heatmaps and model_version.format == ModelVersion.Format.TORCHSCRIPT:
+        raise InferenceError(
+            "heatmaps: Grad-CAM needs a state-dict model of a known architecture; this model "
+            "version is TorchScript"
+        )
+    if batch_size is None:
+        batch_size = settings.READERBENCH_INFERENCE_BATCH_SIZE
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InferenceError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    ids = study_cases_select(study=study, partitions=partitions, case_ids=case_ids)
+    if not ids:
+        asked = list(partitions or READING_PARTITIONS)
+        where = "the given cases" if case_ids is not None else f"partitions {asked}"
+        raise InferenceError(
+            f"study {study.slug!r} has no cases in {where}; import cases and partition the "
+            "study first (manage.py partition_study)"
+        )
+    with transaction.atomic():
+        job = InferenceJob.objects.create(
+            study=study,
+            model_version=model_version,
+            partitions=[] if case_ids is not None else list(partitions or READING_PARTITIONS),
+            case_ids=ids,
+            n_total=len(ids),
+            batch_size=batch_size,
+            heatmaps=heatmaps,
+            created_by=user,
+            timings=dict.fromkeys(TIMING_KEYS, 0.0),
+        )
+        transaction.on_commit(lambda: inference_job_enqueue(job_id=job.pk))
+    return job
+
+
+def inference_job_enqueue(*, job_id: int) -> None:
+    from inference.tasks import run_inference_job
+
+    try:
+        result = run_inference_job.apply_async(kwargs={"job_id": job_id})
+    except Exception as exc:  # noqa: BLE001 - a broker outage must show on the job, not vanish
+        logger.exception("inference job %s could not be queued", job_id)
+        InferenceJob.objects.filter(pk=job_id).update(
+            status=InferenceJob.Status.FAILED, finished_at=timezone.now(),
+            error=f"could not queue the job on the gpu queue ({type(exc).__name__}: {exc}); "
+            "check REDIS_URL and the broker, then retry",
+        )
+        return
+    InferenceJob.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+
+
+def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
+    """Queue a failed (or stuck) job again; only the cases without a prediction are run."""
+    InferenceJob.objects.filter(pk=job.pk).update(
+        status=InferenceJob.Status.QUEUED, error="", n_failed=0, finished_at=None
+    )
+    transaction.on_commit(lambda: inference_job_enqueue(job_id=job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def _missing_case_ids(job: InferenceJob) -> list[int]:
+    done: set[int] = set()
+    for chunk in _chunks(job.case_ids, _CHUNK):
+        done.update(
+            Prediction.objects.filter(model_version_id=job.model_version_id, image_id__in=chunk)
+            .values_list("image_id", flat=True)
+        )
+    return [i for i in job.case_ids if i not in done]
+
+
+def _count_done(job: InferenceJob) -> int:
+    return sum(
+        Prediction.objects.filter(model_version_id=job.model_version_id, image_id__in=chunk)
+        .count()
+        for chunk in _chunks(job.case_ids, _CHUNK)
+    )
+
+
+def _batch_delay() -> float:
+    # Test hook: slows every batch so that a test can kill a worker in the middle of a job.
+    return settings.READERBENCH_TEST_BATCH_DELAY
+
+
+class _CaseError(Exception):
+    """One case could not be predicted; the message names it."""
+
+
+def _load_arrays(image_ids: Sequence[int], study_id: int, preprocess) -> tuple[list[int], list]:
+    images = {
+        pk: name for pk, name in Image.objects.filter(id__in=image_ids, study_id=study_id)
+        .values_list("id", "array_file")
+    }
+    tensors = []
+    for pk in image_ids:
+        name = images.get(pk)
+        if name is None:
+            raise _CaseError(f"case {pk} no longer exists in the study")
+        if not name:
+            raise _CaseError(f"case {pk} has no cached array (re-import it)")
+        try:
+            array = np.load(media_path(name), allow_pickle=False)
+            tensors.append(preprocess(array))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is this case's failure
+            raise _CaseError(
+                f"case {pk}: cannot read its cached array {name} ({type(exc).__name__}: {exc})"
+            ) from exc
+    return list(image_ids), tensors
+
+
+def _predict_batch(job, version, predictor, preprocess, ids, *, timings) -> None:
+    import torch
+
+    t0 = time.perf_counter()
+    ids, tensors = _load_arrays(ids, job.study_id, preprocess)
+    x = torch.stack(tensors)
+    t1 = time.perf_counter()
+    probs = predictor.predict(x)
+    t2 = time.perf_counter()
+    heat_names = [""] * len(ids)
+    if job.heatmaps:
+        heat_names = _write_heatmaps(version, predictor, x, ids, probs.argmax(axis=1))
+    t3 = time.perf_counter()
+    labels = list(version.labels)
+    rows = [
+        Prediction(
+            model_version=version,
+            image_id=pk,
+            job=job,
+            probabilities=[round(float(p), 6) for p in row],
+            predicted_label=labels[int(np.argmax(row))],
+            heatmap_file=heat,
+        )
+        for pk, row, heat in zip(ids, probs, heat_names, strict=True)
+    ]
+    # ignore_conflicts: a redelivered task, or a second worker on the same job, never makes a
+    # second prediction for a case; the unique constraint decides.
+    Prediction.objects.bulk_create(rows, ignore_conflicts=True)
+    t4 = time.perf_counter()
+    timings["preprocess"] += t1 - t0
+    timings["predict"] += t2 - t1
+    timings["heatmaps"] += t3 - t2
+    timings["write"] += t4 - t3
+    delay = _batch_delay()
+    if delay:
+        time.sleep(delay)
+
+
+def _write_heatmaps(version, predictor, x, ids, classes) -> list[str]:
+    from inference.engine.gradcam import grad_cam
+    from inference.engine.networks import gradcam_layer
+
+    heat, _ = grad_cam(
+        predictor.module, x, layer=gradcam_layer(version.architecture),
+        class_index=np.asarray(classes), device=predictor.device,
+    )
+    names = []
+    for pk, h in zip(ids, heat, strict=True):
+        name = f"{HEATMAPS_DIR}/{version.sha256[:12]}/{pk}.npy"
+        path = media_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, h.astype(np.float16), allow_pickle=False)
+        os.replace(tmp, path)
+        names.append(name)
+    return names
+
+
+def _save_progress(job: InferenceJob, **fields) -> None:
+    InferenceJob.objects.filter(pk=job.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(job, key, value)
+
+
+def _fail(job: InferenceJob, message: str, *, n_failed: int | None = None) -> InferenceJob:
+    fields = {"status": InferenceJob.Status.FAILED, "error": message[:10000],
+              "finished_at": timezone.now(), "n_done": min(_count_done(job), job.n_total)}
+    if n_failed is not None:
+        fields["n_failed"] = n_failed
+    _save_progress(job, **fields)
+    logger.error("inference job %s failed: %s", job.pk, message)
+    return job
+
+
+def inference_job_run(*, job_id: int) -> InferenceJob | None:
+    """Run a job: predict every requested case that has no prediction of the job's model
+    version yet, batch by batch, writing predictions, progress and timings after each batch.
+
+    Idempotent: a second run (a redelivered message after a worker was killed) predicts only
+    what is missing and ends with exactly one prediction per case. A batch that fails is redone
+    case by case so that one unreadable case does not sink its neighbours; the job then ends
+    ``failed`` with every failing case and its reason in ``error``. If every case of a batch
+    fails (a broken model, say), the job stops there. Errors never propagate: they are stored
+    on the job, where the researcher sees them.
+    """
+    from inference.engine.transforms import Preprocess
+
+    with transaction.atomic():
+        job = InferenceJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            logger.warning("inference job %s does not exist (deleted?); nothing to do", job_id)
+            return None
+        if job.status == InferenceJob.Status.DONE:
+            return job
+        if job.status == InferenceJob.Status.FAILED and job.finished_at is not None:
+            return job  # a failed job runs again only through inference_job_retry
+        job.status = InferenceJob.Status.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.attempts += 1
+        job.save(update_fields=["status", "started_at", "attempts"])
+    version = job.model_version
+    timings = {key: float(job.timings.get(key, 0.0)) for key in TIMING_KEYS}
+    try:
+        missing = _missing_case_ids(job)
+        n_done = job.n_total - len(missing)
+        _save_progress(job, n_done=n_done, n_failed=0, error="")
+        t0 = time.perf_counter()
+        predictor = _predictor_for(version, batch_size=job.batch_size)
+        timings["load_model"] += time.perf_counter() - t0
+        preprocess = Preprocess(version.input_size)
+    except (ModelError, OSError) as exc:
+        return _fail(job, f"cannot load model {version.short_sha}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - stored on the job rather than lost in a log
+        return _fail(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+
+    errors: list[str] = []
+    for ids in _chunks(missing, job.batch_size):
+        try:
+            _predict_batch(job, version, predictor, preprocess, ids, timings=timings)
+            n_done += len(ids)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing case(s)
+            logger.warning("job %s: batch of %d failed (%s); retrying case by case",
+                           job.pk, len(ids), exc)
+            batch_errors = []
+            for pk in ids:
+                try:
+                    _predict_batch(job, version, predictor, preprocess, [pk], timings=timings)
+                    n_done += 1
+                except Exception as one:  # noqa: BLE001
+                    batch_errors.append(str(one) if isinstance(one, _CaseError)
+                                        else f"case {pk}: {type(one).__name__}: {one}")
+            errors.extend(batch_errors)
+            if len(batch_errors) == len(ids) and len(ids) > 1:
+                return _fail(
+                    job, "every case of a batch failed, so the job stopped:\n"
+                    + "\n".join(batch_errors[:20]), n_failed=len(errors),
+                )
+        _save_progress(job, n_done=min(n_done, job.n_total), n_failed=len(errors),
+                       timings={k: round(v, 4) for k, v in timings.items()})
+
+    done = min(_count_done(job), job.n_total)
+    fields = {
+        "n_done": done,
+        "n_failed": len(errors),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "finished_at": timezone.now(),
+    }
+    if errors:
+        fields["status"] = InferenceJob.Status.FAILED
+        shown = "\n".join(errors[:50])
+        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        fields["error"] = f"{len(errors)} of {job.n_total} case(s) failed:\n{shown}{more}"
+    else:
+        fields["status"] = InferenceJob.Status.DONE
+    _save_progress(job, **fields)
+    return job

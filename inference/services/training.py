@@ -1,0 +1,200 @@
+"""Training runs: train on the train partition, select on validation, report test and external
+separately, register the result as a model version."""
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference.engine.card import ModelCard
+from inference.models import TrainingRun
+from inference.services.common import MODELS_DIR, InferenceError, media_path
+from inference.services.versions import model_version_register
+from readers.models import Image, Partition, Study
+
+TRAINING_PARTITIONS = (Partition.TRAIN, Partition.VALIDATION)
+REPORTED_PARTITIONS = (Partition.TEST, Partition.EXTERNAL)
+
+
+def study_labelled_cases(*, study: Study, partition: str) -> tuple[list[int], list[str]]:
+    """Ids and reference labels of the study's labelled cases in one partition, by id."""
+    rows = (
+        Image.objects.filter(study=study, partition=partition, reference__isnull=False)
+        .exclude(array_file="")
+        .order_by("id")
+        .values_list("id", "reference__label")
+    )
+    ids, labels = [], []
+    codes = set(study.label_codes)
+    for pk, label in rows:
+        if label in codes:
+            ids.append(pk)
+            labels.append(label)
+    return ids, labels
+
+
+def _arrays_of(ids: Sequence[int]) -> list[np.ndarray]:
+    names = dict(Image.objects.filter(id__in=ids).values_list("id", "array_file"))
+    return [np.load(media_path(names[pk]), allow_pickle=False) for pk in ids]
+
+
+def training_run_create(*, study: Study, seed: int, parameters: dict, output_dir: str = "",
+                        user=None, enqueue: bool = False):
+    """Record a training run; with ``enqueue`` it is queued on the ``gpu`` queue after commit."""
+    with transaction.atomic():
+        run = TrainingRun.objects.create(study=study, seed=seed, parameters=dict(parameters),
+                                         output_dir=str(output_dir), created_by=user)
+        if enqueue:
+            transaction.on_commit(lambda: _training_enqueue(run.pk))
+    return run
+
+
+def _training_enqueue(run_id: int) -> None:
+    from inference.tasks import train_model
+
+    result = train_model.apply_async(kwargs={"run_id": run_id})
+    TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
+
+
+def training_run_execute(*, run_id: int, progress=None):
+    """Train on the train partition, select the epoch on validation, then evaluate the chosen
+    model on test and on external, separately, and register it as a model version.
+
+    Only train and validation cases reach :func:`inference.engine.training.train_classifier`;
+    test and external cases go to :func:`~inference.engine.training.evaluate` once, after
+    training, and their numbers are reported, never used for a choice. Errors are stored on
+    the run (status ``failed``) and re-raised for a caller that waits.
+    """
+    from inference.engine import training
+    from inference.engine.card import save_model
+    run = TrainingRun.objects.select_related("study").filter(pk=run_id).first()
+    if run is None or run.status == TrainingRun.Status.DONE:
+        return run
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING,
+                                                 started_at=timezone.now(), error="")
+    study, params = run.study, dict(run.parameters)
+    codes = study.label_codes
+    index = {c: i for i, c in enumerate(codes)}
+    try:
+        started = time.perf_counter()
+        parts = {}
+        for part in (*TRAINING_PARTITIONS, *REPORTED_PARTITIONS):
+            parts[part] = study_labelled_cases(study=study, partition=part)
+        for part in TRAINING_PARTITIONS:
+            if not parts[part][0]:
+                raise InferenceError(
+                    f"study {study.slug!r} has no labelled cases with arrays in the {part} "
+                    "partition; partition the study first (manage.py partition_study)"
+                )
+        train_ids, train_labels = parts[Partition.TRAIN]
+        val_ids, val_labels = parts[Partition.VALIDATION]
+        result = training.train_classifier(
+            train=(_arrays_of(train_ids), [index[c] for c in train_labels]),
+            validation=(_arrays_of(val_ids), [index[c] for c in val_labels]),
+            num_classes=len(codes),
+            architecture=params["architecture"],
+            input_size=params["input_size"],
+            epochs=params["epochs"],
+            seed=run.seed,
+            select_on=params.get("select_on", "macro_f1"),
+            patience=params.get("patience", 10),
+            batch_size=params.get("batch_size", 32),
+            lr=params.get("lr", 1e-3),
+            augment=_augmentation(params.get("augment", "standard"), run.seed),
+            device=settings.READERBENCH_INFERENCE_DEVICE,
+            progress=progress,
+        )
+        train_seconds = time.perf_counter() - started
+        metrics: dict = {"validation": dict(result.validation)}
+        for part in REPORTED_PARTITIONS:
+            ids, labels = parts[part]
+            metrics[part] = (
+                training.evaluate(result.model, _arrays_of(ids), labels, codes,
+                                  input_size=result.input_size, device="cpu")
+                if ids else None
+            )
+        summary = {
+            "study": study.slug,
+            "synthetic": study.synthetic,
+            "cases": {part: len(parts[part][0]) for part in parts},
+            "patients_train": Image.objects.filter(id__in=train_ids)
+            .values("hip__patient").distinct().count(),
+            "selected_on": f"validation {result.select_on}",
+            "never_used_for_training_or_selection": list(REPORTED_PARTITIONS),
+            "train_seconds": round(train_seconds, 1),
+            "command": params.get("command", ""),
+        }
+        card = result.model_card(labels=codes, training_data=summary, synthetic=study.synthetic)
+        card_metrics = dict(card.metrics)
+        card_metrics.update({k: v for k, v in metrics.items() if k != "validation"})
+        if study.synthetic:
+            card_metrics["note"] = ("SYNTHETIC: measured on phantom data; says nothing about "
+                                    "performance on patients")
+        card = dataclasses.replace(card, metrics=card_metrics)
+        out_dir = Path(run.output_dir) if run.output_dir else media_path(
+            f"{MODELS_DIR}/training-run-{run.pk}")
+        weights_path, card_path = save_model(result.model, card, out_dir)
+        version, created = model_version_register(
+            weights_path=weights_path, card=ModelCard.read(card_path), study=study,
+            training_study=study, name=params.get("name", "")
+            or f"{result.architecture} trained on {study.slug} (seed {run.seed})",
+        )
+        run_metrics = {
+            "validation": metrics["validation"],
+            **{p: metrics[p] for p in REPORTED_PARTITIONS},
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "train_seconds": round(train_seconds, 1),
+            "weights": str(weights_path),
+            "card": str(card_path),
+            "new_version": created,  # False: these exact weights were registered before
+        }
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.DONE, metrics=_json_safe(run_metrics),
+            model_version=version, finished_at=timezone.now(),
+        )
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    run.refresh_from_db()
+    return run
+
+
+AUGMENTATIONS = ("standard", "intensity", "none")
+
+
+def _augmentation(name: str, seed: int):
+    """The engine's standard augmentation; ``intensity``: left-right flips and the intensity
+    part only (bias field, gamma, scale, noise at about half the standard ranges), which keeps
+    every lesion where it is and learns faster on a small set; or none."""
+    from inference.engine.transforms import Augment
+
+    if name == "standard":
+        return True
+    if name == "none":
+        return False
+    if name == "intensity":
+        return Augment(seed, rotate_deg=0.0, translate=0.0, scale=(1.0, 1.0), flip_lr=0.5,
+                       bias_field=0.15, gamma=(0.9, 1.1), intensity_scale=(0.95, 1.05),
+                       noise_std=0.015)
+    raise InferenceError(f"augment: expected one of {list(AUGMENTATIONS)}, got {name!r}")
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
