@@ -13,7 +13,15 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
+from config.env import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,16 +136,24 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
 MEDIA_URL = "media/"
 # De-identified DICOM files and cached arrays live here; never served directly to readers.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
 
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 
 # Import limits: sane image dimensions for one 2-D slice.
 READERBENCH_MAX_IMAGE_SIDE = env_int("READERBENCH_MAX_IMAGE_SIDE", 4096, minimum=16)
 READERBENCH_MIN_IMAGE_SIDE = env_int("READERBENCH_MIN_IMAGE_SIDE", 16, minimum=1)
+
+# Inference: cases per batch inside a task, and the device ("cuda", "cpu"; empty = automatic).
+READERBENCH_INFERENCE_BATCH_SIZE = env_int("READERBENCH_INFERENCE_BATCH_SIZE", 32, minimum=1)
+READERBENCH_INFERENCE_DEVICE = env_str("READERBENCH_INFERENCE_DEVICE") or None
+# Test hook only: seconds a worker sleeps after each batch, so a test can kill it mid-job.
+READERBENCH_TEST_BATCH_DELAY = env_float("READERBENCH_TEST_BATCH_DELAY", 0.0, minimum=0.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

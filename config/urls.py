@@ -12,4 +12,6 @@ urlpatterns = [
     path("health/", reader_views.health, name="health"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("inference/", include("inference.urls")),
+    path("", include("readers.urls")),
 ]

@@ -354,6 +354,10 @@ class ReadingSession(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    model_version = models.ForeignKey(
+        "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", help_text="The model whose output an AI-aided session shows.",
+    )
     repeat_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="repeats",
         help_text="The earlier session this one repeats (intra-reader agreement).",
@@ -430,3 +434,37 @@ class Read(models.Model):
 
     def __str__(self) -> str:
         return f"read {self.item} {self.stage} v{self.version}: {self.label}"
+
+
+class AuditEvent(models.Model):
+    """A coordinator's intervention in reading (reset, reassignment), kept for the record."""
+
+    class Action(models.TextChoices):
+        SESSION_RESET = "session_reset", "session reset (reads removed)"
+        SESSION_REASSIGN = "session_reassign", "session reassigned to another reader"
+        SESSIONS_CREATE = "sessions_create", "sessions created"
+
+    action = models.CharField(max_length=32, choices=Action.choices)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="audit_events")
+    session = models.ForeignKey(
+        ReadingSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["session_reset", "session_reassign", "sessions_create"]),
+                name="audit_action_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"

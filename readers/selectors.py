@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from readers.models import Image, Partition, Read, ReadingSession, SessionCase, Study
 
@@ -69,7 +71,9 @@ def reader_sessions(*, user) -> QuerySet[ReadingSession]:
 def reader_session_get(*, user, token: str) -> ReadingSession:
     if not user.is_authenticated:
         raise Http404("No such session")
-    session = ReadingSession.objects.filter(reader=user, token=token).first()
+    session = (
+        ReadingSession.objects.filter(reader=user, token=token).select_related("study").first()
+    )
     if session is None:
         raise Http404("No such session")
     return session
@@ -79,6 +83,7 @@ def reader_item_get(*, session: ReadingSession, token: str) -> SessionCase:
     item = SessionCase.objects.filter(session=session, token=token).select_related("image").first()
     if item is None:
         raise Http404("No such case")
+    item.session = session  # the session (and its study) already loaded: no second query
     return item
 
 
@@ -93,6 +98,7 @@ def session_next_item(*, session: ReadingSession) -> SessionCase | None:
     return (
         SessionCase.objects.filter(session=session)
         .exclude(reads__stage=final_stage)
+        .select_related("image")
         .order_by("position")
         .first()
     )
@@ -172,3 +178,234 @@ def study_long_table(*, study: Study) -> list[dict]:
             }
         )
     return rows
+
+
+# --- The reading pages and API. Everything a reader sees of a case is built here, from the
+# reader's own session: position, the reader's own answers, the study's classes, display
+# metadata of the pixels and — only where the session allows it — the model's output.
+
+
+def session_final_stage(*, session: ReadingSession) -> str:
+    """The stage whose answer completes a case in this session."""
+    if session.condition == ReadingSession.Condition.UNAIDED:
+        return Read.Stage.UNAIDED
+    return Read.Stage.AIDED
+
+
+def session_is_open(*, session: ReadingSession) -> bool:
+    """Whether the washout is over (cases may be shown and read)."""
+    return timezone.now() >= session.opens_at
+
+
+def _done_filter() -> Q:
+    return Q(condition=ReadingSession.Condition.UNAIDED, items__reads__stage=Read.Stage.UNAIDED) | (
+        ~Q(condition=ReadingSession.Condition.UNAIDED) & Q(items__reads__stage=Read.Stage.AIDED)
+    )
+
+
+def reader_worklist(*, user) -> list[ReadingSession]:
+    """The reader's own sessions (as :func:`reader_sessions`) with ``n_done``: cases with the
+    final answer of the session's condition, and ``is_open``."""
+    if not user.is_authenticated:
+        return []
+    sessions = list(
+        reader_sessions(user=user).select_related("study").annotate(
+            n_done=Count("items", filter=_done_filter(), distinct=True)
+        )
+    )
+    now = timezone.now()
+    for session in sessions:
+        session.is_open = now >= session.opens_at
+    return sessions
+
+
+def reader_case_get(*, user, session_token: str, case_token: str):
+    """The reader's own session and a case in it, by their opaque tokens; 404 otherwise."""
+    session = reader_session_get(user=user, token=session_token)
+    return session, reader_item_get(session=session, token=case_token)
+
+
+def session_prediction(*, session: ReadingSession, item: SessionCase):
+    """The model output the reader may see on ``item``, or None.
+
+    Only an AI-aided session shows one, from its own model version (``session.model_version``),
+    and a sequential session only once the reader's unaided answer on the case is locked.
+    """
+    if session.condition == ReadingSession.Condition.UNAIDED:
+        return None
+    model_version_id = getattr(session, "model_version_id", None)
+    if model_version_id is None:
+        return None
+    if (
+        session.condition == ReadingSession.Condition.SEQUENTIAL
+        and not item.reads.filter(stage=Read.Stage.UNAIDED).exists()
+    ):
+        return None
+    from inference.models import Prediction
+
+    return (
+        Prediction.objects.filter(model_version_id=model_version_id, image_id=item.image_id)
+        .select_related("model_version")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class OwnRead:
+    stage: str
+    version: int
+    label: str
+    confidence: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class AiOutput:
+    predicted_label: str
+    probabilities: list[tuple[str, float]]  # (class code, probability), in the model's order
+    has_heatmap: bool
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What the reader sees of one case of their session (and nothing else)."""
+
+    session_token: str
+    session_name: str
+    condition: str
+    condition_display: str
+    token: str
+    number: int  # 1-based position in the reader's order
+    total: int
+    n_done: int
+    stage: str | None  # the answer asked for now; None when there is nothing left to give
+    reads: dict[str, OwnRead]  # the reader's latest answer per stage on this case
+    revisions_allowed: bool
+    ai: AiOutput | None
+    prev_token: str | None
+    next_token: str | None
+    labels: list[dict]
+    confidence_max: int
+    pixels: dict = field(default_factory=dict)
+
+
+def _stage_asked(session: ReadingSession, reads: dict, revisions: bool) -> str | None:
+    unaided, aided = Read.Stage.UNAIDED, Read.Stage.AIDED
+    if session.condition == ReadingSession.Condition.UNAIDED:
+        return unaided if unaided not in reads or revisions else None
+    if session.condition == ReadingSession.Condition.AI_AIDED:
+        return aided if aided not in reads or revisions else None
+    if unaided not in reads:
+        return unaided
+    return aided if aided not in reads or revisions else None
+
+
+def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView:
+    """The reader's view of ``item``: the one place that decides what a reading page or the
+    reading API shows about a case."""
+    from readers.pixels import image_pixel_meta
+
+    study = session.study
+    reads: dict[str, OwnRead] = {}
+    for read in item.reads.order_by("stage", "version"):
+        reads[read.stage] = OwnRead(
+            read.stage, read.version, read.label, read.confidence, read.comment
+        )
+    items = SessionCase.objects.filter(session=session)
+    # Positions are 0..N-1 (sessions are created and reassigned that way): the neighbours are
+    # one query, the counts another.
+    neighbours = dict(
+        items.filter(position__in=[item.position - 1, item.position + 1])
+        .order_by()
+        .values_list("position", "token")
+    )
+    counts = items.aggregate(
+        total=Count("id", distinct=True),
+        done=Count(
+            "id", filter=Q(reads__stage=session_final_stage(session=session)), distinct=True
+        ),
+    )
+    prediction = session_prediction(session=session, item=item)
+    ai = None
+    if prediction is not None:
+        codes = [str(c) for c in prediction.model_version.labels]
+        ai = AiOutput(
+            predicted_label=prediction.predicted_label,
+            probabilities=[
+                (code, round(float(p), 4))
+                for code, p in zip(codes, prediction.probabilities, strict=False)
+            ],
+            has_heatmap=bool(prediction.heatmap_file),
+        )
+    return CaseView(
+        session_token=session.token,
+        session_name=session.name,
+        condition=session.condition,
+        condition_display=session.get_condition_display(),
+        token=item.token,
+        number=item.position + 1,
+        total=counts["total"],
+        n_done=counts["done"],
+        stage=_stage_asked(session, reads, study.revisions_allowed),
+        reads=reads,
+        revisions_allowed=study.revisions_allowed,
+        ai=ai,
+        prev_token=neighbours.get(item.position - 1),
+        next_token=neighbours.get(item.position + 1),
+        labels=[
+            {
+                "code": str(c["code"]),
+                "name": str(c.get("name") or c["code"]),
+                "definition": str(c.get("definition", "")),
+            }
+            for c in study.label_scheme
+        ],
+        confidence_max=study.confidence_max,
+        pixels=image_pixel_meta(image=item.image).as_dict(),
+    )
+
+
+# --- Progress for coordinators (admin), never shown to readers.
+
+
+@dataclass(frozen=True)
+class SessionProgress:
+    n_items: int
+    n_done: int
+    median_time_ms: float | None  # over final answers
+    last_activity: object  # datetime | None
+    times_ms: tuple[int, ...] = ()  # time on case of each final answer
+
+
+def sessions_progress(*, session_ids) -> dict[int, SessionProgress]:
+    """Reads done, median time per case (final stage, latest version) and last activity."""
+    import statistics
+
+    session_ids = list(session_ids)
+    sessions = ReadingSession.objects.filter(pk__in=session_ids).annotate(
+        n_items=Count("items", distinct=True),
+        n_done=Count("items", filter=_done_filter(), distinct=True),
+        last=Max("items__reads__submitted_at"),
+    )
+    final = {s.pk: session_final_stage(session=s) for s in sessions}
+    times: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (
+        Read.objects.filter(item__session_id__in=session_ids)
+        .order_by("version")
+        .values_list("item__session_id", "item_id", "stage", "time_ms")
+    )
+    for session_id, item_id, stage, time_ms in rows:
+        if stage == final[session_id]:
+            times[session_id][item_id] = time_ms  # latest version wins
+    return {
+        s.pk: SessionProgress(
+            n_items=s.n_items,
+            n_done=s.n_done,
+            median_time_ms=(
+                float(statistics.median(times[s.pk].values())) if times[s.pk] else None
+            ),
+            last_activity=s.last,
+            times_ms=tuple(times[s.pk].values()),
+        )
+        for s in sessions
+    }

@@ -2,9 +2,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from readers import api, selectors
 from readers.models import Membership
 
 
@@ -27,3 +29,44 @@ def home(request: HttpRequest) -> HttpResponse:
         Membership.objects.filter(user=request.user).select_related("study").order_by("study")
     )
     return render(request, "readers/home.html", {"memberships": memberships})
+
+
+# --- Reading pages. Sessions and cases are looked up only through the blinding selectors.
+
+
+@login_required
+@require_GET
+def worklist(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "readers/worklist.html",
+        {"sessions": selectors.reader_worklist(user=request.user)},
+    )
+
+
+@login_required
+@require_GET
+def session_start(request: HttpRequest, session_token: str) -> HttpResponse:
+    """Resume a session at the first case without a final answer in the reader's order."""
+    session = selectors.reader_session_get(user=request.user, token=session_token)
+    if not selectors.session_is_open(session=session):
+        return render(request, "readers/session_closed.html", {"session": session})
+    item = selectors.session_next_item(session=session)
+    if item is None:
+        return render(request, "readers/session_done.html", {"session": session})
+    return redirect("reading:case", session_token=session.token, case_token=item.token)
+
+
+@login_required
+@require_GET
+@never_cache
+def case_page(request: HttpRequest, session_token: str, case_token: str) -> HttpResponse:
+    session, item = selectors.reader_case_get(
+        user=request.user, session_token=session_token, case_token=case_token
+    )
+    if not selectors.session_is_open(session=session):
+        return redirect("reading:session", session_token=session.token)
+    view = selectors.session_case_view(session=session, item=item)
+    return render(
+        request, "readers/viewer.html",
+        {"case": api.case_json(view), "view": view, "session": session},
+    )

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from readers.models import (
     READING_PARTITIONS,
+    AuditEvent,
     Image,
     Membership,
     Read,
@@ -214,3 +215,151 @@ def read_submit(
             raise
         return SubmitResult(existing, created=False)
     return SubmitResult(read, created=True)
+
+
+# --- Coordinator interventions, each with an audit record.
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReadingError("reason: give a reason; it is kept in the audit record")
+    return reason
+
+
+@transaction.atomic
+def session_reset(*, session: ReadingSession, by, reason: str) -> AuditEvent:
+    """Remove every read of ``session`` so the reader starts it over. The removed reads are
+    copied into the audit record, so the reset is never silent and nothing is lost."""
+    reason = _require_reason(reason)
+    session = ReadingSession.objects.select_for_update().get(pk=session.pk)
+    reads = Read.objects.filter(item__session=session).order_by(
+        "item__position", "stage", "version"
+    )
+    removed = [
+        {
+            "position": r.item.position, "image": r.item.image_id, "stage": r.stage,
+            "version": r.version, "label": r.label, "confidence": r.confidence,
+            "time_ms": r.time_ms, "submitted_at": r.submitted_at.isoformat(),
+        }
+        for r in reads.select_related("item")
+    ]
+    reads.delete()
+    return AuditEvent.objects.create(
+        action=AuditEvent.Action.SESSION_RESET, study=session.study, session=session, actor=by,
+        reason=reason, details={"reader": session.reader.get_username(), "removed": removed},
+    )
+
+
+@transaction.atomic
+def session_reassign(
+    *, session: ReadingSession, reader, by, reason: str, override_reason: str = ""
+) -> AuditEvent:
+    """Give an unread session to another reader of the study, with a new order, new tokens and
+    the new reader's washout. A session with reads is refused: reset it first (the reads are
+    the first reader's and cannot become someone else's)."""
+    reason = _require_reason(reason)
+    session = ReadingSession.objects.select_for_update().get(pk=session.pk)
+    study = session.study
+    if reader.pk == session.reader_id:
+        raise ReadingError(f"reader: the session is already {reader}'s")
+    is_reader = Membership.objects.filter(study=study, user=reader, role=Membership.Role.READER)
+    if not is_reader.exists():
+        raise ReadingError(f"reader: {reader} is not a reader of study {study.slug}")
+    if Read.objects.filter(item__session=session).exists():
+        raise ReadingError("this session has reads: reset it first, then reassign it")
+    previous = session.reader
+    image_ids = list(session.items.values_list("image_id", flat=True))
+    now = timezone.now()
+    opens_at = now
+    last = _last_read_at(reader, image_ids)
+    if last is not None and last + timedelta(days=study.washout_days) > now:
+        opens_at = last + timedelta(days=study.washout_days)
+    override_reason = override_reason.strip()
+    if override_reason:
+        opens_at = now
+    ordinal = ReadingSession.objects.filter(study=study, reader=reader).count()
+    session.seed = _session_seed(int(session.seed) & 0x7FFFFFFF, reader.pk, ordinal)
+    session.reader = reader
+    session.token = _token()
+    session.opens_at = opens_at
+    session.washout_override_reason = override_reason
+    session.washout_overridden_by = by if override_reason else None
+    session.save(
+        update_fields=[
+            "seed", "reader", "token", "opens_at", "washout_override_reason",
+            "washout_overridden_by",
+        ]
+    )
+    session.items.all().delete()
+    order = session_order(image_ids, seed=session.seed, randomise=study.randomise_order)
+    SessionCase.objects.bulk_create(
+        SessionCase(session=session, image_id=image_id, position=i, token=_token())
+        for i, image_id in enumerate(order)
+    )
+    return AuditEvent.objects.create(
+        action=AuditEvent.Action.SESSION_REASSIGN, study=study, session=session, actor=by,
+        reason=reason,
+        details={
+            "from": previous.get_username(), "to": reader.get_username(),
+            "seed": session.seed, "washout_override": override_reason,
+        },
+    )
+
+
+def _attach_model_version(*, sessions: list[ReadingSession], condition: str, model_version):
+    """Give AI-aided sessions the model version whose output they show; refuse an AI-aided
+    session without one, or one whose model has not predicted every case of the session."""
+    if condition == ReadingSession.Condition.UNAIDED:
+        if model_version is not None:
+            raise ReadingError("model_version: an unaided session shows no model output")
+        return
+    if model_version is None:
+        raise ReadingError(
+            "model_version: an AI-aided session shows a model's output; name the model version"
+        )
+    from inference.models import Prediction
+
+    image_ids = set(
+        SessionCase.objects.filter(session__in=sessions).values_list("image_id", flat=True)
+    )
+    predicted = set(
+        Prediction.objects.filter(model_version=model_version, image_id__in=image_ids)
+        .values_list("image_id", flat=True)
+    )
+    if missing := len(image_ids - predicted):
+        raise ReadingError(
+            f"model_version: {model_version} has no prediction for {missing} of the "
+            f"{len(image_ids)} cases; run inference on them first"
+        )
+    ReadingSession.objects.filter(pk__in=[s.pk for s in sessions]).update(
+        model_version=model_version
+    )
+    for session in sessions:
+        session.model_version = model_version
+
+
+def sessions_create_audited(*, study: Study, readers, name: str, condition: str, by,
+                            base_seed: int = 0, partitions=READING_PARTITIONS,
+                            override_reason: str = "", model_version=None) -> list[ReadingSession]:
+    """:func:`sessions_create_bulk` for coordinators (command, admin form), with an audit
+    record naming who created which sessions and any washout override. AI-aided sessions need
+    ``model_version`` (an ``inference.ModelVersion`` with a prediction for every case)."""
+    with transaction.atomic():
+        sessions = sessions_create_bulk(
+            study=study, readers=readers, name=name, condition=condition, base_seed=base_seed,
+            partitions=partitions, override_reason=override_reason, created_by=by,
+        )
+        _attach_model_version(sessions=sessions, condition=condition, model_version=model_version)
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.SESSIONS_CREATE, study=study, actor=by,
+            reason=override_reason or f"sessions {name!r} created",
+            details={
+                "name": name, "condition": condition, "base_seed": base_seed,
+                "partitions": list(partitions),
+                "sessions": {s.reader.get_username(): s.pk for s in sessions},
+                "washout_override": override_reason,
+                "model_version": model_version.sha256 if model_version is not None else None,
+            },
+        )
+    return sessions

@@ -1,0 +1,107 @@
+"""Forms: a submitted read (the reading API) and bulk creation of sessions (staff)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator
+
+from readers.models import READING_PARTITIONS, Membership, Partition, Read, ReadingSession, Study
+
+MAX_TIME_MS = 24 * 3600 * 1000
+
+
+class ReadSubmitForm(forms.Form):
+    stage = forms.ChoiceField(choices=Read.Stage.choices)
+    label = forms.CharField(max_length=32)
+    confidence = forms.IntegerField(min_value=0)
+    comment = forms.CharField(max_length=2000, required=False)
+    time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS)
+    request_id = forms.UUIDField()
+
+    def __init__(self, *args, study: Study, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.study = study
+        self.fields["confidence"].validators.append(MaxValueValidator(study.confidence_max))
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"]
+        if label not in self.study.label_codes:
+            raise forms.ValidationError(
+                f"{label!r} is not a class of this study; expected one of {self.study.label_codes}"
+            )
+        return label
+
+
+class SessionBulkForm(forms.Form):
+    """Readers × the study's reading cases: one session each (admin: bulk creation)."""
+
+    study = forms.ModelChoiceField(queryset=Study.objects.all())
+    readers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.filter(memberships__role=Membership.Role.READER)
+        .distinct().order_by("username"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    name = forms.CharField(max_length=100)
+    condition = forms.ChoiceField(choices=ReadingSession.Condition.choices)
+    partitions = forms.MultipleChoiceField(
+        choices=[(p, Partition(p).label) for p in READING_PARTITIONS],
+        initial=list(READING_PARTITIONS),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    seed = forms.IntegerField(min_value=0, initial=0)
+    model_version = forms.ModelChoiceField(
+        queryset=None, required=False,
+        help_text="AI-aided conditions: the model whose output readers see.",
+    )
+    override_washout = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Open the sessions now despite the washout: the reason is recorded.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from inference.models import ModelVersion
+
+        super().__init__(*args, **kwargs)
+        self.fields["model_version"].queryset = ModelVersion.objects.all()
+
+    def clean(self):
+        data = super().clean()
+        study, readers = data.get("study"), data.get("readers")
+        if study is not None and readers:
+            members = set(
+                Membership.objects.filter(study=study, role=Membership.Role.READER)
+                .values_list("user_id", flat=True)
+            )
+            outside = [r.get_username() for r in readers if r.pk not in members]
+            if outside:
+                self.add_error(
+                    "readers", f"not readers of {study.slug}: {', '.join(sorted(outside))}"
+                )
+        return data
+
+
+class SessionResetForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why the reads are removed; kept in the audit record with a copy of them.",
+    )
+
+
+class SessionReassignForm(forms.Form):
+    reader = forms.ModelChoiceField(queryset=get_user_model().objects.none())
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    override_washout = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Open the session now even if the new reader read these cases recently.",
+    )
+
+    def __init__(self, *args, session: ReadingSession, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reader"].queryset = (
+            get_user_model().objects.filter(
+                memberships__study=session.study, memberships__role=Membership.Role.READER
+            )
+            .exclude(pk=session.reader_id)
+            .order_by("username")
+        )

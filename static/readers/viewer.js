@@ -1,0 +1,465 @@
+// ReaderBench viewer: 16-bit pixels with window/level in the browser, zoom, pan, invert, fit;
+// grading by keyboard; active time on case; idempotent submits; the next case prefetched.
+// Plain JavaScript, no build step. Everything it knows about a case comes from the reading API.
+(() => {
+  "use strict";
+
+  const app = document.getElementById("app");
+  const apiBase = app.dataset.api.replace(/next\/$/, "");
+  const readBase = app.dataset.readBase;
+  const csrf = app.dataset.csrf;
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("canvas");
+  const ctx = canvas.getContext("2d");
+  const image = document.createElement("canvas"); // the windowed image at native size
+  const heat = document.createElement("canvas"); // the heat map, coloured
+  const pixelCache = new Map(); // case token -> Promise<ArrayBuffer>
+
+  let kase = JSON.parse($("case-data").textContent);
+  let values = null; // Int16Array | Uint16Array of stored values
+  let view = { wc: 0, ww: 1, invert: false, scale: 1, x: 0, y: 0 };
+  let selected = null; // class code
+  let requestId = null;
+  let busy = false;
+  let heatOn = false;
+  let heatLoaded = false;
+  let presetIndex = 0;
+
+  // --- request ids: one per case view and stage, so a retry or a double click stores one read
+  function uuid4() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  // --- active time on case: the clock stops while the tab is hidden
+  const timer = {
+    acc: 0,
+    since: null,
+    start() {
+      this.acc = 0;
+      this.since = document.hidden ? null : performance.now();
+    },
+    elapsed() {
+      return Math.round(this.acc + (this.since === null ? 0 : performance.now() - this.since));
+    },
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      if (timer.since !== null) timer.acc += performance.now() - timer.since;
+      timer.since = null;
+    } else if (timer.since === null) {
+      timer.since = performance.now();
+    }
+  });
+
+  // --- network
+  async function api(path, options = {}) {
+    const response = await fetch(apiBase + path, { credentials: "same-origin", ...options });
+    if (!response.ok) {
+      let message = `${response.status} ${response.statusText}`;
+      try {
+        const body = await response.json();
+        if (body.error) message = body.error.message;
+      } catch (_) { /* not JSON */ }
+      const err = new Error(message);
+      err.status = response.status;
+      throw err;
+    }
+    return response;
+  }
+  function fetchPixels(token) {
+    if (!pixelCache.has(token)) {
+      const p = api(`cases/${token}/pixels/`).then((r) => r.arrayBuffer());
+      p.catch(() => pixelCache.delete(token));
+      pixelCache.set(token, p);
+      if (pixelCache.size > 6) pixelCache.delete(pixelCache.keys().next().value);
+    }
+    return pixelCache.get(token);
+  }
+
+  // --- rendering
+  const meta = () => kase.pixels;
+  function presets() {
+    const m = meta();
+    const range = Math.max(m.max_value - m.min_value, 1);
+    return [
+      { name: "Default", wc: m.window_center, ww: m.window_width },
+      { name: "Full range", wc: m.min_value + range / 2, ww: range },
+      { name: "Narrow", wc: m.window_center, ww: Math.max(m.window_width / 2, 1) },
+      { name: "Wide", wc: m.window_center, ww: m.window_width * 2 },
+    ];
+  }
+  function applyWindow() {
+    const m = meta();
+    if (!values) return;
+    const offset = m.dtype === "int16" ? 32768 : 0;
+    const lut = new Uint8ClampedArray(65536);
+    const lo = view.wc - view.ww / 2;
+    const k = 255 / Math.max(view.ww, 1e-6);
+    const invert = view.invert !== m.invert;
+    for (let i = 0; i < 65536; i++) {
+      const g = ((i - offset) * m.rescale_slope + m.rescale_intercept - lo) * k;
+      lut[i] = invert ? 255 - g : g;
+    }
+    const out = ctx.createImageData(m.columns, m.rows);
+    const d = out.data;
+    for (let i = 0, j = 0; i < values.length; i++, j += 4) {
+      const g = lut[values[i] + offset];
+      d[j] = g; d[j + 1] = g; d[j + 2] = g; d[j + 3] = 255;
+    }
+    image.width = m.columns;
+    image.height = m.rows;
+    image.getContext("2d").putImageData(out, 0, 0);
+    draw();
+  }
+  function aspect() {
+    const s = meta().pixel_spacing;
+    return s ? s[0] / s[1] : 1; // row spacing / column spacing: height stretch
+  }
+  function draw() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (!values) return;
+    ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale * aspect(), dpr * view.x, dpr * view.y);
+    ctx.imageSmoothingEnabled = view.scale < 1;
+    ctx.drawImage(image, 0, 0);
+    if (heatOn && heatLoaded) {
+      ctx.globalAlpha = 0.45;
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(heat, 0, 0, meta().columns, meta().rows);
+      ctx.globalAlpha = 1;
+    }
+    updateStatus();
+  }
+  function fit() {
+    const m = meta();
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    view.scale = Math.min(w / m.columns, h / (m.rows * aspect()));
+    view.x = (w - m.columns * view.scale) / 2;
+    view.y = (h - m.rows * aspect() * view.scale) / 2;
+    draw();
+  }
+  function resetView() {
+    const p = presets()[0];
+    presetIndex = 0;
+    view.wc = p.wc;
+    view.ww = p.ww;
+    view.invert = false;
+    applyWindow();
+    fit();
+  }
+  function setPreset(i) {
+    const p = presets()[i];
+    presetIndex = i;
+    view.wc = p.wc;
+    view.ww = p.ww;
+    applyWindow();
+  }
+
+  // --- mouse: drag = window/level, shift-drag or middle button = pan, wheel = zoom
+  let drag = null;
+  let pending = false;
+  canvas.addEventListener("pointerdown", (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    drag = { x: e.clientX, y: e.clientY, pan: e.shiftKey || e.button === 1, wc: view.wc, ww: view.ww, vx: view.x, vy: view.y };
+    e.preventDefault();
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.x;
+    const dy = e.clientY - drag.y;
+    if (drag.pan) {
+      view.x = drag.vx + dx;
+      view.y = drag.vy + dy;
+      draw();
+      return;
+    }
+    const m = meta();
+    const step = Math.max(m.max_value - m.min_value, 1) / 512;
+    view.ww = Math.max(drag.ww + dx * step, step);
+    view.wc = drag.wc + dy * step;
+    if (!pending) {
+      pending = true;
+      requestAnimationFrame(() => { pending = false; applyWindow(); });
+    }
+  });
+  const endDrag = () => { drag = null; };
+  canvas.addEventListener("pointerup", endDrag);
+  canvas.addEventListener("pointercancel", endDrag);
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  canvas.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const rect = canvas.getBoundingClientRect();
+    const cx = e.clientX - rect.left;
+    const cy = e.clientY - rect.top;
+    const factor = Math.exp(-e.deltaY * 0.0015);
+    const scale = Math.min(Math.max(view.scale * factor, 0.05), 40);
+    view.x = cx - ((cx - view.x) * scale) / view.scale;
+    view.y = cy - ((cy - view.y) * scale) / view.scale;
+    view.scale = scale;
+    draw();
+  }, { passive: false });
+  window.addEventListener("resize", () => fit());
+
+  // --- heat map (AI output), coloured from transparent blue to opaque red
+  async function loadHeatmap() {
+    const r = await api(`cases/${kase.token}/heatmap/`);
+    const rows = Number(r.headers.get("X-Heatmap-Rows"));
+    const cols = Number(r.headers.get("X-Heatmap-Columns"));
+    const v = new Uint8Array(await r.arrayBuffer());
+    heat.width = cols;
+    heat.height = rows;
+    const hctx = heat.getContext("2d");
+    const out = hctx.createImageData(cols, rows);
+    for (let i = 0, j = 0; i < v.length; i++, j += 4) {
+      const t = v[i] / 255;
+      out.data[j] = Math.round(255 * Math.min(1, 2 * t));
+      out.data[j + 1] = Math.round(255 * (1 - Math.abs(2 * t - 1)));
+      out.data[j + 2] = Math.round(255 * Math.max(0, 1 - 2 * t));
+      out.data[j + 3] = Math.round(255 * t);
+    }
+    hctx.putImageData(out, 0, 0);
+    heatLoaded = true;
+  }
+  async function toggleHeatmap() {
+    if (!kase.ai || !kase.ai.has_heatmap) return;
+    heatOn = !heatOn;
+    $("heatmap-toggle").classList.toggle("on", heatOn);
+    if (heatOn && !heatLoaded) {
+      try { await loadHeatmap(); } catch (err) { say(`Heat map: ${err.message}`, true); heatOn = false; }
+    }
+    draw();
+  }
+
+  // --- the grading panel
+  function say(text, isError = false) {
+    const el = $("message");
+    el.textContent = text;
+    el.classList.toggle("error", isError);
+  }
+  const stageName = { unaided: "unaided", aided: "with the AI output" };
+  function renderPanel() {
+    const labels = kase.labels;
+    $("n-classes").textContent = labels.length;
+    $("confidence-max").textContent = kase.confidence_max;
+    $("confidence").max = kase.confidence_max;
+    const classes = $("classes");
+    classes.replaceChildren(...labels.map((c, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "class";
+      b.dataset.code = c.code;
+      b.setAttribute("role", "radio");
+      b.setAttribute("aria-checked", String(selected === c.code));
+      b.title = c.definition;
+      b.innerHTML = `<kbd>${i + 1}</kbd> <span class="code"></span> <span class="name muted"></span>`;
+      b.querySelector(".code").textContent = c.code;
+      b.querySelector(".name").textContent = c.name !== c.code ? c.name : "";
+      b.addEventListener("click", () => choose(c.code));
+      return b;
+    }));
+    $("definitions").replaceChildren(...labels.flatMap((c) => {
+      const dt = document.createElement("dt");
+      dt.textContent = `${c.code}${c.name !== c.code ? ` — ${c.name}` : ""}`;
+      const dd = document.createElement("dd");
+      dd.textContent = c.definition || "—";
+      return [dt, dd];
+    }));
+    const asked = kase.stage;
+    $("stage-title").textContent = asked
+      ? (kase.reads[asked] ? `Revise your answer (${stageName[asked]})` : `Your answer (${stageName[asked]})`)
+      : "Answered";
+    for (const id of ["confidence", "comment", "submit"]) $(id).disabled = !asked;
+    classes.classList.toggle("disabled", !asked);
+    const answers = Object.values(kase.reads).map((r) =>
+      `${r.stage === "unaided" ? "Unaided" : "With AI"}: ${r.label}, confidence ${r.confidence}` +
+      `${r.version > 1 ? ` (version ${r.version})` : ""}`);
+    $("answers").textContent = answers.join(" · ");
+    $("prev").disabled = !kase.prev_token;
+    // AI output: present only when the server decided this reader may see it now
+    const ai = kase.ai;
+    $("ai").hidden = !ai;
+    if (ai) {
+      $("ai-class").textContent = ai.predicted_label;
+      $("ai-probs").replaceChildren(...ai.probabilities.map((p) => {
+        const li = document.createElement("li");
+        li.innerHTML = '<span class="code"></span><span class="bar"><span></span></span><span class="p"></span>';
+        li.querySelector(".code").textContent = p.code;
+        li.querySelector(".bar span").style.width = `${(100 * p.p).toFixed(1)}%`;
+        li.querySelector(".p").textContent = `${(100 * p.p).toFixed(1)} %`;
+        return li;
+      }));
+      $("heatmap-toggle").hidden = !ai.has_heatmap;
+    }
+    $("presets").replaceChildren(...presets().map((p, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary";
+      b.textContent = p.name;
+      b.addEventListener("click", () => setPreset(i));
+      return b;
+    }));
+    document.title = `Case ${kase.number} of ${kase.total} · ${kase.session_name}`;
+    updateStatus();
+  }
+  function choose(code) {
+    if (!kase.stage) return;
+    selected = code;
+    for (const b of $("classes").children) b.setAttribute("aria-checked", String(b.dataset.code === code));
+    say("");
+  }
+  function nudgeConfidence(direction) {
+    if (!kase.stage) return;
+    const input = $("confidence");
+    const max = kase.confidence_max;
+    const step = Math.max(1, Math.round(max / 20));
+    const current = input.value === "" ? Math.round(max / 2) - direction * step : Number(input.value);
+    input.value = String(Math.min(max, Math.max(0, current + direction * step)));
+  }
+  function startStage() {
+    selected = null;
+    requestId = uuid4();
+    $("confidence").value = "";
+    $("comment").value = "";
+    timer.start();
+  }
+  async function submit() {
+    if (busy || !kase.stage) return;
+    const confidence = $("confidence").value;
+    if (!selected) { say("Choose a class (1–" + kase.labels.length + ").", true); return; }
+    if (confidence === "") { say("Give a confidence (↑/↓ or C).", true); return; }
+    busy = true;
+    $("submit").disabled = true;
+    const body = JSON.stringify({
+      stage: kase.stage, label: selected, confidence: Number(confidence),
+      comment: $("comment").value, time_ms: timer.elapsed(), request_id: requestId,
+    });
+    const stageBefore = kase.stage;
+    try {
+      let response;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          response = await api(`cases/${kase.token}/reads/`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+            body,
+          });
+          break;
+        } catch (err) {
+          // a network failure is retried with the same request id: the server stores one read
+          if (err.status || attempt >= 2) throw err;
+          await new Promise((r) => setTimeout(r, 400 * (attempt + 1)));
+        }
+      }
+      const data = await response.json();
+      kase = data.case;
+      if (kase.stage && kase.stage !== stageBefore) {
+        startStage();
+        say("Unaided answer locked. The AI output is shown: give your final answer.");
+      } else if (kase.stage) {
+        startStage();
+        say(`Saved (version ${data.read.version}). N for the next case.`);
+      } else {
+        say("Saved. N for the next case.");
+      }
+      heatLoaded = false;
+      heatOn = false;
+      renderPanel();
+      draw();
+    } catch (err) {
+      say(err.message, true);
+    } finally {
+      busy = false;
+      $("submit").disabled = !kase.stage;
+    }
+  }
+
+  // --- moving between cases (the next one's pixels are fetched ahead)
+  async function show(token) {
+    if (!token) { window.location.href = readBase; return; }
+    $("loading").hidden = false;
+    try {
+      const [detail, buffer] = await Promise.all([
+        api(`cases/${token}/`).then((r) => r.json()),
+        fetchPixels(token),
+      ]);
+      kase = detail;
+      values = kase.pixels.dtype === "int16" ? new Int16Array(buffer) : new Uint16Array(buffer);
+      history.replaceState(null, "", `${readBase}${token}/`);
+      heatOn = false;
+      heatLoaded = false;
+      startStage();
+      say("");
+      renderPanel();
+      resetView();
+      if (kase.next_token) fetchPixels(kase.next_token);
+    } catch (err) {
+      say(err.message, true);
+    } finally {
+      $("loading").hidden = true;
+    }
+  }
+
+  function updateStatus() {
+    const s = Math.floor(timer.elapsed() / 1000);
+    $("status-case").textContent = `Case ${kase.number} of ${kase.total} · ${kase.n_done} done · ${kase.condition_display}`;
+    $("status-time").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} on case`;
+    $("status-wl").textContent = `W ${Math.round(view.ww)} L ${Math.round(view.wc)}` +
+      `${view.invert ? " · inverted" : ""} · zoom ${Math.round(100 * view.scale)} %`;
+  }
+  setInterval(updateStatus, 1000);
+
+  // --- keyboard
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    const typing = t instanceof HTMLTextAreaElement || (t instanceof HTMLInputElement && t.type !== "button");
+    if (e.key === "Escape") { if (typing) t.blur(); return; }
+    if (e.key === "Enter") {
+      if (t instanceof HTMLTextAreaElement && !(e.ctrlKey || e.metaKey)) return;
+      if (t instanceof HTMLButtonElement && !t.classList.contains("class") && t.id !== "submit") return;
+      e.preventDefault();
+      submit();
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    const n = Number(e.key);
+    if (Number.isInteger(n) && n >= 1 && n <= kase.labels.length) { choose(kase.labels[n - 1].code); return; }
+    switch (e.key) {
+      case "ArrowUp": e.preventDefault(); nudgeConfidence(1); break;
+      case "ArrowDown": e.preventDefault(); nudgeConfidence(-1); break;
+      case "ArrowRight": case "n": case "N": e.preventDefault(); show(kase.next_token); break;
+      case "ArrowLeft": case "p": case "P": if (kase.prev_token) show(kase.prev_token); break;
+      case "c": case "C": e.preventDefault(); $("confidence").focus(); break;
+      case "d": case "D": $("definitions").hidden = !$("definitions").hidden; break;
+      case "i": case "I": view.invert = !view.invert; applyWindow(); break;
+      case "f": case "F": fit(); break;
+      case "r": case "R": resetView(); break;
+      case "w": case "W": setPreset((presetIndex + 1) % presets().length); break;
+      case "h": case "H": toggleHeatmap(); break;
+      default:
+    }
+  });
+  $("submit").addEventListener("click", submit);
+  $("next").addEventListener("click", () => show(kase.next_token));
+  $("prev").addEventListener("click", () => kase.prev_token && show(kase.prev_token));
+  $("invert").addEventListener("click", () => { view.invert = !view.invert; applyWindow(); });
+  $("fit").addEventListener("click", fit);
+  $("reset").addEventListener("click", resetView);
+  $("heatmap-toggle").addEventListener("click", toggleHeatmap);
+  $("definitions-toggle").addEventListener("click", () => { $("definitions").hidden = !$("definitions").hidden; });
+
+  show(kase.token);
+})();
