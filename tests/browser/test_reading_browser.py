@@ -265,13 +265,8 @@ def test_a_double_submit_and_a_replayed_request_store_one_read(page, live_server
     assert Read.objects.filter(item__session=session).count() == 1
 
 
-HAS_MODEL_VERSION = any(f.name == "model_version" for f in ReadingSession._meta.get_fields())
 
 
-@pytest.mark.skipif(
-    not HAS_MODEL_VERSION,
-    reason="ReadingSession.model_version (migration 0004, added by the lead) is not there yet",
-)
 def test_an_ai_aided_session_shows_the_model_output_and_an_unaided_one_does_not(
     page, live_server, rs
 ):
@@ -317,10 +312,6 @@ def test_an_ai_aided_session_shows_the_model_output_and_an_unaided_one_does_not(
     assert (read.stage, read.label) == ("aided", "C2")
 
 
-@pytest.mark.skipif(
-    not HAS_MODEL_VERSION,
-    reason="ReadingSession.model_version (migration 0004, added by the lead) is not there yet",
-)
 def test_a_sequential_session_locks_the_unaided_answer_then_shows_the_ai_output(
     page, live_server, rs
 ):

@@ -235,10 +235,6 @@ def test_an_unknown_model_version_prefix_is_refused(rs):
                      stdout=StringIO())
 
 
-@pytest.mark.skipif(
-    not any(f.name == "model_version" for f in ReadingSession._meta.get_fields()),
-    reason="ReadingSession.model_version (migration 0004, added by the lead) is not there yet",
-)
 def test_the_command_gives_ai_aided_sessions_their_model_version(rs):
     mv = _model_version(rs)
     call_command("create_sessions", "--study", rs.study.slug, "--readers", "alice,bob",
@@ -248,10 +244,6 @@ def test_the_command_gives_ai_aided_sessions_their_model_version(rs):
     assert AuditEvent.objects.get(action="sessions_create").details["model_version"] == mv.sha256
 
 
-@pytest.mark.skipif(
-    not any(f.name == "model_version" for f in ReadingSession._meta.get_fields()),
-    reason="ReadingSession.model_version (migration 0004, added by the lead) is not there yet",
-)
 def test_the_admin_form_creates_sequential_sessions_with_their_model(staff, rs):
     mv = _model_version(rs)
     response = staff.post(reverse("admin:readers_readingsession_add"), {

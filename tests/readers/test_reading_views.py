@@ -322,14 +322,6 @@ def test_session_prediction_shows_the_model_output_only_when_the_session_allows_
     assert selectors.session_prediction(session=alice_s, item=item) is None
 
 
-HAS_MODEL_VERSION = any(f.name == "model_version" for f in ReadingSession._meta.get_fields())
-needs_model_version = pytest.mark.skipif(
-    not HAS_MODEL_VERSION,
-    reason="ReadingSession.model_version (migration 0004, added by the lead) is not there yet",
-)
-
-
-@needs_model_version
 def test_a_sequential_session_shows_the_ai_output_after_the_unaided_answer(
     tmp_path, client, rs
 ):
@@ -362,7 +354,6 @@ def test_a_sequential_session_shows_the_ai_output_after_the_unaided_answer(
     ]
 
 
-@needs_model_version
 def test_an_unaided_session_never_shows_the_model_output(client, rs):
     alice_s = rs.session("alice")
     item = alice_s.items.order_by("position").first()

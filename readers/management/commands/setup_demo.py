@@ -18,6 +18,7 @@ from django.db import transaction
 from readers import selectors
 from readers.models import Membership, ReaderProfile, Site, Study
 from readers.services.partitions import study_partition
+from readers.services.reading import sessions_create_audited
 
 DEMO_SLUG = "onfh-demo"
 # Demo accounts only: the README says so, and production mode never runs this command.
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         if study is None or not study.images.exists():
             study = self._create_study(options)
         self._accounts(study)
+        self._sessions(study, options["seed"])
         self._print_summary(study, time.perf_counter() - started)
 
     def _create_study(self, options) -> Study:
@@ -119,6 +121,19 @@ class Command(BaseCommand):
                 )
             Membership.objects.get_or_create(study=study, user=user, defaults={"role": role})
 
+    def _sessions(self, study: Study, seed: int) -> None:
+        """An open unaided session for each demo reader, so a person can try reading at once."""
+        readers = [
+            m.user for m in study.memberships.filter(role=Membership.Role.READER)
+            .select_related("user") if not m.user.reading_sessions.filter(study=study).exists()
+        ]
+        if readers:
+            coordinator = get_user_model().objects.filter(username="coordinator").first()
+            sessions_create_audited(
+                study=study, readers=readers, name="Round 1 (unaided)", condition="unaided",
+                by=coordinator, base_seed=seed,
+            )
+
     def _print_summary(self, study: Study, seconds: float) -> None:
         table = selectors.study_case_counts(study=study)
         w = self.stdout.write
@@ -132,4 +147,5 @@ class Command(BaseCommand):
         for username, password, role, profile, _ in ACCOUNTS:
             extra = f", {profile[0]}, {profile[1]} years" if profile else ""
             w(f"  {username:<12} password {password:<18} {role}{extra}")
+        w("Readers alice and bob each have an open unaided session at /read/.")
         w(f"Ready in {seconds:.1f} s.")
