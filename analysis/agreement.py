@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import stats
 
+from analysis._format import format_p as _fmt_p
+from analysis._format import jsonable as _jsonable
+from analysis._format import num_or_none as _num
 from analysis._validation import (
     as_count_table,
     check_confidence,
@@ -359,20 +362,4 @@ def kappa_of_tables(tables, *, weights: str | np.ndarray = "none") -> np.ndarray
 def _replace(res: KappaResult, **changes) -> KappaResult:
     return replace(res, **changes)
 
-
-def _fmt_p(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return "<.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def _num(v):
-    v = float(v)
-    return None if np.isnan(v) else v
-
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from analysis._format import num_or_none as _num
 from analysis._validation import (
     as_binary_truth,
     as_scores,
@@ -396,6 +397,3 @@ def bootstrap_ci(
                               jackknife=jk, statistic=name)
 
 
-def _num(v):
-    v = float(v)
-    return None if np.isnan(v) else v

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from analysis._format import jsonable as _jsonable
+from analysis._format import num_or_none as _num
 from analysis._validation import (
     check_confidence,
     check_labels,
@@ -395,12 +397,3 @@ def _fmt(v: float) -> str:
     return "n/a" if np.isnan(v) else f"{v:.4f}"
 
 
-def _num(v):
-    v = float(v)
-    return None if np.isnan(v) else v
-
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

@@ -135,9 +135,12 @@ class Command(BaseCommand):
         if report.ignored_columns:
             self.stdout.write(f"manifest columns ignored: {', '.join(report.ignored_columns)}")
         if report.unused_manifest_rows:
-            lines = ", ".join(str(n) for n in report.unused_manifest_rows[:20])
-            more = "..." if len(report.unused_manifest_rows) > 20 else ""
-            self.stdout.write(f"manifest lines matching no imported file: {lines}{more}")
+            unused = report.unused_manifest_rows
+            lines = ", ".join(str(n) for n in unused[:10]) + (", ..." if len(unused) > 10 else "")
+            # Normal when one manifest covers several sites imported one by one.
+            self.stdout.write(
+                f"{len(unused)} manifest lines match no file of this import (lines {lines})"
+            )
         style = self.style.WARNING if report.rejected else self.style.SUCCESS
         self.stdout.write(
             style(
