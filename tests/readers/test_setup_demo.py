@@ -14,7 +14,19 @@ from readers.models import Image, ReadingSession, Site, Study
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path):
+@pytest.fixture
+def inline_tasks():
+    """The embedded default runs tasks inline; with REDIS_URL set (CI) this test does too, as
+    the demo does without a worker. Jobs through a real worker are tested in tests/inference."""
+    from config.celery import app as celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_tasks):
     settings.DATA_DIR = tmp_path
     out = StringIO()
     call_command("setup_demo", "--patients", "16", "--seed", "5", stdout=out)
