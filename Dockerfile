@@ -15,7 +15,8 @@ COPY pyproject.toml requirements-cpu.txt README.md ./
 # torch first, from the chosen index (CPU or CUDA), so that monai does not pull another build.
 RUN pip install --index-url "$TORCH_INDEX" "torch==2.13.0"
 COPY . .
-RUN pip install . && mkdir -p /data && chown readerbench /data
+# Editable: the code (and the shipped model under inference/shipped/) is used from /app.
+RUN pip install -e . && mkdir -p /data && chown readerbench /data
 USER readerbench
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
