@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "readers",
     "inference",
 ]
@@ -157,6 +158,8 @@ READERBENCH_TEST_BATCH_DELAY = env_float("READERBENCH_TEST_BATCH_DELAY", 0.0, mi
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an anonymous API request is answered 401 with WWW-Authenticate: Token.
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

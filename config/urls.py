@@ -13,5 +13,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("inference/", include("inference.urls")),
+    path("api/v1/", include("readers.rest.urls")),
     path("", include("readers.urls")),
 ]
