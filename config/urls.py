@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("inference/", include("inference.urls")),
+    path("reports/", include("readers.report_urls")),
     path("api/v1/", include("readers.rest.urls")),
     path("", include("readers.urls")),
 ]

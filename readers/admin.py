@@ -30,6 +30,7 @@ from readers.models import (
     Site,
     Split,
     Study,
+    StudyReport,
 )
 from readers.services.reading import (
     ReadingError,
@@ -268,6 +269,18 @@ class SplitAdmin(admin.ModelAdmin):
         # Splits are made by the partition service (manage.py partition_study), which checks
         # for existing reads and records the seed.
         return False
+
+
+@admin.register(StudyReport)
+class StudyReportAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "study", "status", "progress", "code_version", "created_at", "finished_at",
+    ]
+    list_filter = ["study", "status"]
+    readonly_fields = [f.name for f in StudyReport._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # reports are built from the report page, cached by their inputs
 
 
 @admin.register(ReaderProfile)

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 MODELS = [
     "site", "study", "patient", "hip", "image", "referencelabel", "importbatch", "split",
-    "readerprofile", "membership",
+    "readerprofile", "membership", "studyreport",
 ]
 
 

@@ -86,6 +86,12 @@ MATRIX = {
     "inference:job": ("get", ("slug", "job"), READERS_OUT),
     "inference:job-create": ("post", ("slug",), READERS_OUT),
     "inference:job-retry": ("post", ("slug", "job"), READERS_OUT),
+    # The study report shows truth, every reader's reads and the model: researchers only.
+    "reports:study": ("get", ("slug",), READERS_OUT),
+    "reports:build": ("post", ("slug",), READERS_OUT),
+    "reports:detail": ("get", ("slug", "report"), READERS_OUT | {"rachel": 200}),
+    "reports:pdf": ("get", ("slug", "report"), READERS_OUT),
+    "reports:figure": ("get", ("slug", "report", "figure"), READERS_OUT),
 }
 
 
@@ -94,12 +100,16 @@ def test_every_url_is_in_the_matrix_or_named_outside_it():
     assert names - set(OUTSIDE) == set(MATRIX), "a URL is missing from the permission matrix"
 
 
-def _url(name, needs, session_token, case_token, *, slug=None, job=None):
+def _url(name, needs, session_token, case_token, *, slug=None, job=None, report=None):
     kwargs = {}
     if "slug" in needs:
         kwargs["slug"] = slug
     if "job" in needs:
         kwargs["pk"] = job
+    if "report" in needs:
+        kwargs["pk"] = report
+    if "figure" in needs:
+        kwargs["name"] = "roc-all"
     if "session" in needs:
         kwargs["session_token"] = session_token
     if "case" in needs:
@@ -108,7 +118,7 @@ def _url(name, needs, session_token, case_token, *, slug=None, job=None):
 
 
 def _request(client, method, url):
-    if method == "post" and url.startswith("/inference/"):
+    if method == "post" and url.startswith(("/inference/", "/reports/")):
         return client.post(url, data={})
     if method == "post":
         return client.post(url, data=_read_body(), content_type="application/json")
@@ -132,6 +142,16 @@ def _job(rs):
     )
 
 
+def _report(rs):
+    from readers.models import StudyReport
+
+    report, _ = StudyReport.objects.get_or_create(
+        study=rs.study, input_hash="c" * 64,
+        defaults={"status": "failed", "error": "inputs changed", "code_version": "test"},
+    )
+    return report
+
+
 def _client_for(client, rs, role):
     client.logout()
     if role != "anonymous":
@@ -144,7 +164,8 @@ def test_the_matrix(client, rs, name):
     method, needs, expected = MATRIX[name]
     session = rs.session("alice")
     item = session.items.order_by("position").first()
-    url = _url(name, needs, session.token, item.token, slug=rs.study.slug, job=_job(rs).pk)
+    url = _url(name, needs, session.token, item.token, slug=rs.study.slug, job=_job(rs).pk,
+               report=_report(rs).pk)
     for role in CAST:
         Read.objects.all().delete()
         if expected[role] is None:

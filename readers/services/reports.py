@@ -1,0 +1,337 @@
+"""The study report: the human-vs-machine comparison as a web page, figures and PDF.
+
+A report is identified by the SHA-256 of its inputs (the long table of reads, predictions and
+truth; the study design; the settings ``seed``, ``n_bootstrap``, model version and endpoints;
+the code version), stored once per study and input hash, and built by the Celery task
+:func:`readers.tasks.build_study_report`. Asking again with unchanged inputs returns the same
+report; a new read, prediction, label or setting makes a new hash and a new report. Files live
+under ``MEDIA_ROOT/reports/<input hash>/``: ``result.json``, ``figures/*.png``, ``report.pdf``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from analysis import figures as fig
+from analysis.compare import compare
+from analysis.longtable import validate_long_table
+from analysis.report_pdf import render_pdf
+from inference.models import ModelVersion
+from readers import selectors
+from readers.models import (
+    Image,
+    ImportBatch,
+    ReaderProfile,
+    ReadingSession,
+    SessionCase,
+    Study,
+    StudyReport,
+)
+from readers.services.exports import (
+    READING_PARTITIONS,
+    study_export_long_table,
+    study_export_model_versions,
+)
+
+__all__ = [
+    "code_version",
+    "study_report_build",
+    "study_report_design",
+    "study_report_inputs",
+    "study_report_request",
+    "study_report_run",
+]
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """``git describe --always --dirty`` of the source tree when it is a git checkout, else the
+    installed package version (``readerbench <version>``)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"], cwd=settings.BASE_DIR,
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+        if out.stdout.strip():
+            return f"git {out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return f"readerbench {metadata.version('readerbench')}"
+    except metadata.PackageNotFoundError:
+        return "readerbench (unknown version)"
+
+
+def _card_summary(card: dict) -> str:
+    keys = ("task", "training_data", "trained_on", "preprocessing", "metrics", "notes")
+    parts = [f"{k}: {card[k]}" for k in keys if card.get(k) not in (None, "", {}, [])]
+    return "; ".join(parts)[:500]
+
+
+def study_report_design(*, study: Study, model_versions: list[ModelVersion]) -> dict:
+    """The design summary the report shows: sites, cases per partition and class, readers,
+    sessions and conditions, washout, model versions and cards, and the STARD-style flow of
+    cases (imported, duplicates, rejected at import, excluded from the reading set, unread)."""
+    images = Image.objects.filter(study=study)
+    sites = (images.values("hip__patient__site__code", "hip__patient__site__name",
+                           "hip__patient__site__external")
+             .annotate(n=Count("id")).order_by("hip__patient__site__code"))
+    sessions = list(ReadingSession.objects.filter(study=study)
+                    .select_related("reader", "repeat_of")
+                    .annotate(n_cases=Count("items", distinct=True),
+                              n_read=Count("items", filter=Q(items__reads__isnull=False),
+                                           distinct=True))
+                    .order_by("opens_at", "id"))
+    profiles = {p.user_id: p for p in ReaderProfile.objects.filter(
+        user__in={s.reader_id for s in sessions})}
+    readers: dict[str, dict] = {}
+    for s in sessions:
+        p = profiles.get(s.reader_id)
+        entry = readers.setdefault(s.reader.get_username(), {
+            "reader": s.reader.get_username(), "seniority": p.seniority if p else None,
+            "years_experience": p.years_experience if p else None, "n_sessions": 0})
+        entry["n_sessions"] += 1
+    batches = ImportBatch.objects.filter(study=study)
+    totals = {k: sum(getattr(b, k) for b in batches)
+              for k in ("n_imported", "n_duplicates", "n_rejected")}
+    reading = images.filter(partition__in=READING_PARTITIONS)
+    labelled = reading.filter(reference__isnull=False)
+    read_cases = (SessionCase.objects.filter(session__study=study, reads__isnull=False)
+                  .values("image").distinct().count())
+    in_sessions = SessionCase.objects.filter(session__study=study).values("image").distinct()
+    flow = {
+        "cases_imported": totals["n_imported"] or images.count(),
+        "duplicates_skipped": totals["n_duplicates"],
+        "rejected_at_import": totals["n_rejected"],
+        "cases_stored": images.count(),
+        "excluded_not_in_reading_partitions": images.count() - reading.count(),
+        "excluded_without_reference_label": reading.count() - labelled.count(),
+        "reading_set": labelled.count(),
+        "in_reading_sessions": labelled.filter(pk__in=in_sessions).count(),
+        "read_by_at_least_one_reader": read_cases,
+        "unread": labelled.exclude(pk__in=SessionCase.objects.filter(
+            session__study=study, reads__isnull=False).values("image")).count(),
+    }
+    rejections: dict[str, int] = {}
+    for b in batches:
+        for reason, n in (b.rejection_reasons or {}).items():
+            rejections[reason] = rejections.get(reason, 0) + (n if isinstance(n, int) else 1)
+    return {
+        "slug": study.slug, "title": study.title, "synthetic": study.synthetic,
+        "labels": study.label_codes, "endpoints": study.endpoints,
+        "washout_days": study.washout_days,
+        "sites": [{"code": s["hip__patient__site__code"], "name": s["hip__patient__site__name"],
+                   "external": s["hip__patient__site__external"], "n_cases": s["n"]}
+                  for s in sites],
+        "case_counts": selectors.study_case_counts(study=study),
+        "readers": list(readers.values()),
+        "sessions": [{"name": s.name, "reader": s.reader.get_username(),
+                      "condition": s.condition, "opens_at": s.opens_at.isoformat(),
+                      "repeat_of": s.repeat_of.name if s.repeat_of else None,
+                      "n_cases": s.n_cases, "n_read": s.n_read} for s in sessions],
+        "models": [{"reader": f"model:{v.short_sha}", "name": v.name, "sha256": v.sha256,
+                    "architecture": v.architecture, "input_size": v.input_size,
+                    "synthetic": v.synthetic, "card_summary": _card_summary(v.card or {})}
+                   for v in model_versions],
+        "flow": flow,
+        "rejection_reasons": rejections,
+    }
+
+
+def study_report_inputs(*, study: Study, model_version: ModelVersion | None = None,
+                        seed: int = 0, n_bootstrap: int = 2000):
+    """``(long table DataFrame, design dict, input hash)`` of a report with these settings.
+
+    The hash is the SHA-256 of the long table as CSV (rows sorted, so database order does not
+    matter), the design, the settings and :func:`code_version`.
+    """
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap: got {n_bootstrap}; expected a count >= 0")
+    df = study_export_long_table(study=study, model_version=model_version)
+    versions = study_export_model_versions(study=study, model_version=model_version)
+    design = study_report_design(study=study, model_versions=versions)
+    keys = [c for c in ("reader", "condition", "session", "case", "version") if c in df.columns]
+    canonical = df.sort_values(keys, kind="stable").reset_index(drop=True)
+    digest = hashlib.sha256()
+    digest.update(canonical.to_csv(index=False).encode())
+    digest.update(json.dumps({
+        "design": design, "seed": int(seed), "n_bootstrap": int(n_bootstrap),
+        "model_version": model_version.sha256 if model_version else None,
+        "code_version": code_version(),
+    }, sort_keys=True, default=str).encode())
+    return df, design, digest.hexdigest()
+
+
+def study_report_request(*, study: Study, model_version: ModelVersion | None = None,
+                         seed: int = 0, n_bootstrap: int = 2000, user=None) -> StudyReport:
+    """The report of the current inputs: the cached one when it exists (a failed one is queued
+    again), else a new one queued for :func:`readers.tasks.build_study_report` after commit."""
+    from readers.tasks import build_study_report
+
+    df, design, digest = study_report_inputs(study=study, model_version=model_version,
+                                             seed=seed, n_bootstrap=n_bootstrap)
+    with transaction.atomic():
+        report, created = StudyReport.objects.select_for_update().get_or_create(
+            study=study, input_hash=digest,
+            defaults={"model_version": model_version, "seed": seed, "n_bootstrap": n_bootstrap,
+                      "code_version": code_version(), "design": design, "created_by": user,
+                      "inputs": _inputs_record(df, seed, n_bootstrap, model_version)})
+        if not created and report.status != StudyReport.Status.FAILED:
+            return report
+        if not created:
+            report.status, report.progress, report.error = StudyReport.Status.QUEUED, 0, ""
+            report.save(update_fields=["status", "progress", "error"])
+        transaction.on_commit(lambda: build_study_report.delay(report_id=report.pk))
+    return report
+
+
+def study_report_build(*, study: Study, model_version: ModelVersion | None = None,
+                       seed: int = 0, n_bootstrap: int = 2000, user=None) -> StudyReport:
+    """Build the report now (in this process) unless one with the same inputs is done; return
+    it. The web page queues instead (:func:`study_report_request`)."""
+    df, design, digest = study_report_inputs(study=study, model_version=model_version,
+                                             seed=seed, n_bootstrap=n_bootstrap)
+    report, _ = StudyReport.objects.get_or_create(
+        study=study, input_hash=digest,
+        defaults={"model_version": model_version, "seed": seed, "n_bootstrap": n_bootstrap,
+                  "code_version": code_version(), "design": design, "created_by": user,
+                  "inputs": _inputs_record(df, seed, n_bootstrap, model_version)})
+    if report.status == StudyReport.Status.DONE:
+        return report
+    return _build(report, df)
+
+
+def study_report_run(*, report_id: int) -> StudyReport | None:
+    """The task body: build report ``report_id`` unless it is gone or already done. Fails the
+    report when its inputs changed since it was asked for (a new request makes a new one)."""
+    report = StudyReport.objects.filter(pk=report_id).select_related(
+        "study", "model_version").first()
+    if report is None or report.status == StudyReport.Status.DONE:
+        return report
+    df, _, digest = study_report_inputs(study=report.study, model_version=report.model_version,
+                                        seed=report.seed, n_bootstrap=report.n_bootstrap)
+    if digest != report.input_hash:
+        _fail(report, "The study's reads, predictions or settings changed after this report "
+                      "was requested; request the report again.")
+        return report
+    return _build(report, df)
+
+
+def _inputs_record(df, seed, n_bootstrap, model_version) -> dict:
+    return {
+        "n_rows": int(len(df)),
+        "n_human_rows": int((df["reader_kind"] == "human").sum()),
+        "n_model_rows": int((df["reader_kind"] == "model").sum()),
+        "n_cases": int(df["case"].nunique()),
+        "seed": int(seed), "n_bootstrap": int(n_bootstrap),
+        "model_version": model_version.sha256 if model_version else "all with predictions",
+        "code_version": code_version(),
+    }
+
+
+def _progress(report: StudyReport, percent: int, message: str) -> None:
+    report.progress, report.progress_message = percent, message[:200]
+    report.save(update_fields=["progress", "progress_message"])
+
+
+def _fail(report: StudyReport, message: str) -> None:
+    report.status, report.error, report.finished_at = (StudyReport.Status.FAILED, message,
+                                                       timezone.now())
+    report.save(update_fields=["status", "error", "finished_at"])
+
+
+def report_directory(report: StudyReport) -> Path:
+    return Path(settings.MEDIA_ROOT) / "reports" / report.input_hash
+
+
+def report_figure_path(report: StudyReport, name: str) -> Path:
+    return report_directory(report) / "figures" / f"{name}.png"
+
+
+def figure_specs(comparison: dict) -> list[dict]:
+    """The figures of a report, in page order: ``{name, title, section, site_group, ...}``."""
+    specs = []
+    for g in comparison["site_groups"]:
+        group = g["name"]
+        for i, e in enumerate(comparison["endpoints"]):
+            specs.append({"name": f"roc-{group}-{i}", "kind": "roc", "site_group": group,
+                          "endpoint": e["name"], "section": "roc",
+                          "title": f"ROC, {e['name']}, {group} cases"})
+        for r in (*g["models"], *g["seniority_groups"], *g["readers"]):
+            specs.append({"name": f"confusion-{group}-{len(specs)}", "kind": "confusion",
+                          "site_group": group, "rater": r["reader"], "section": "confusion",
+                          "title": f"Confusion matrix, {r['reader']}, {group} cases"})
+        if g["model_vs_readers"]:
+            specs.append({"name": f"forest-{group}", "kind": "forest", "site_group": group,
+                          "section": "forest",
+                          "title": f"Reader - model differences, {group} cases"})
+        if (g["inter_reader"].get("pairwise") or {}).get("quadratic"):
+            specs.append({"name": f"agreement-{group}", "kind": "agreement", "site_group": group,
+                          "section": "agreement",
+                          "title": f"Inter-reader agreement, {group} cases"})
+    specs.append({"name": "reading-times", "kind": "reading_time", "site_group": "all",
+                  "section": "reading_time", "title": "Reading times"})
+    return specs
+
+
+def _draw(spec: dict, table, comparison: dict) -> bytes:
+    kind, group = spec["kind"], spec["site_group"]
+    if kind == "roc":
+        return fig.roc_figure(table, comparison, endpoint=spec["endpoint"], site_group=group)
+    if kind == "confusion":
+        return fig.confusion_figure(comparison, rater=spec["rater"], site_group=group)
+    if kind == "forest":
+        return fig.forest_figure(comparison, site_group=group)
+    if kind == "agreement":
+        return fig.agreement_figure(comparison, site_group=group)
+    return fig.reading_time_figure(table)
+
+
+def _build(report: StudyReport, df) -> StudyReport:
+    report.status, report.error = StudyReport.Status.RUNNING, ""
+    report.save(update_fields=["status", "error"])
+    try:
+        study = report.study
+        _progress(report, 5, "validating the long table")
+        table = validate_long_table(df, labels=study.label_codes)
+        _progress(report, 10, f"comparing ({report.n_bootstrap} bootstrap resamples)")
+        comparison = compare(table, endpoints=study.endpoints or None,
+                             n_bootstrap=report.n_bootstrap, seed=report.seed).to_dict()
+        # Through JSON once, so the stored result and the page show the same numbers.
+        comparison = json.loads(json.dumps(comparison))
+        directory = report_directory(report)
+        (directory / "figures").mkdir(parents=True, exist_ok=True)
+        (directory / "result.json").write_text(json.dumps(comparison, indent=1))
+        specs = figure_specs(comparison)
+        rendered = []
+        for i, spec in enumerate(specs):
+            _progress(report, 40 + int(45 * i / max(len(specs), 1)), f"figure: {spec['title']}")
+            png = _draw(spec, table, comparison)
+            report_figure_path(report, spec["name"]).write_bytes(png)
+            rendered.append((spec["title"], png))
+        _progress(report, 88, "writing the PDF")
+        design = {**report.design, "code_version": report.code_version,
+                  "input_hash": report.input_hash}
+        pdf = directory / "report.pdf"
+        pdf.write_bytes(render_pdf(comparison, design, rendered))
+    except Exception as exc:  # the page shows the error; the worker log has the traceback
+        _fail(report, f"{type(exc).__name__}: {exc}")
+        raise
+    report.result, report.figures = comparison, specs
+    report.pdf_path = str(pdf.relative_to(settings.MEDIA_ROOT))
+    report.status, report.progress, report.progress_message = (StudyReport.Status.DONE, 100,
+                                                               "done")
+    report.finished_at = timezone.now()
+    report.save(update_fields=["result", "figures", "pdf_path", "status", "progress",
+                               "progress_message", "finished_at"])
+    return report
