@@ -1,5 +1,6 @@
 """The README's main command builds the whole demo: phantoms, import, split, the shipped model's
-predictions, accounts and open reading sessions — and a second run changes nothing."""
+predictions, accounts, open reading sessions, a SIMULATED reader panel with its reads and the
+study report — and a second run changes nothing."""
 
 from io import StringIO
 
@@ -9,7 +10,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from inference.models import Prediction
-from readers.models import Image, ReadingSession, Site, Study
+from readers.models import Image, Read, ReaderProfile, ReadingSession, Site, Study, StudyReport
+from readers.services.simulated_panel import PANEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,10 +45,42 @@ def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_
         assert authenticate(username=username, password=password) is not None
         assert f"{username:<12} password {password}" in text
     sessions = ReadingSession.objects.filter(study=study)
-    assert {s.reader.username for s in sessions} == {"alice", "bob"}
+    human = sessions.exclude(reader__username__startswith="sim-")
+    assert {s.reader.username for s in human} == {"alice", "bob"}
     assert all(s.opens_at <= timezone.now() for s in sessions)
     assert all(s.items.count() == reading.count() for s in sessions)
+    assert not Read.objects.filter(item__session__in=human).exists()
 
-    counts = (images.count(), Prediction.objects.count(), sessions.count())
-    call_command("setup_demo", "--patients", "16", "--seed", "5", stdout=StringIO())
-    assert (images.count(), Prediction.objects.count(), sessions.count()) == counts
+    # The SIMULATED panel: labelled as such, every reading case read once by each reader.
+    simulated = sessions.filter(reader__username__startswith="sim-")
+    assert {s.reader.username for s in simulated} == {r.username for r in PANEL}
+    assert all("SIMULATED" in s.name for s in simulated)
+    assert "SIMULATED reader panel" in text and "sim-*" in text
+    seniorities = ReaderProfile.objects.filter(user__username__startswith="sim-")
+    assert sorted(seniorities.values_list("seniority", flat=True)) == sorted(
+        ["chief", "chief", "deputy_chief", "deputy_chief", "attending", "attending"])
+    for s in simulated:
+        reads = Read.objects.filter(item__session=s)
+        assert reads.count() == reading.count()
+        assert set(reads.values_list("item__image", flat=True)) == set(
+            reading.values_list("pk", flat=True))
+        assert all(40 <= c <= 95 for c in reads.values_list("confidence", flat=True))
+
+    # The study report, built synchronously, compares the shipped model with the panel.
+    report = StudyReport.objects.get(study=study)
+    assert report.status == StudyReport.Status.DONE and report.n_bootstrap == 500
+    assert f"/reports/{study.slug}/" in text and "mean reader" in text
+    listed = {r["reader"]: r for r in report.result["data"]["readers"]}
+    assert {r.username for r in PANEL} <= set(listed)
+    assert [r["kind"] for r in listed.values()].count("model") == 1
+    everyone = report.result["site_groups"][0]
+    assert {r["reader"] for r in everyone["readers"]} >= {r.username for r in PANEL}
+    assert len(everyone["models"]) == 1
+
+    counts = (images.count(), Prediction.objects.count(), sessions.count(),
+              Read.objects.count(), StudyReport.objects.count())
+    again = StringIO()
+    call_command("setup_demo", "--patients", "16", "--seed", "5", stdout=again)
+    assert (images.count(), Prediction.objects.count(), sessions.count(),
+            Read.objects.count(), StudyReport.objects.count()) == counts
+    assert "0 new simulated reads" in again.getvalue()

@@ -1,4 +1,5 @@
-"""Set up the demo study end to end: phantom multicenter data, import, partition, accounts.
+"""Set up the demo study end to end: phantom multicenter data, import, partition, the shipped
+model's predictions, accounts, a SIMULATED reader panel with its reads, and the study report.
 
 Idempotent: a second run reuses what is there (``--reset`` starts the demo study over).
 """
@@ -19,8 +20,11 @@ from readers import selectors
 from readers.models import Membership, ReaderProfile, Site, Study
 from readers.services.partitions import study_partition
 from readers.services.reading import sessions_create_audited
+from readers.services.reports import study_report_build
+from readers.services.simulated_panel import PANEL, simulated_panel_create
 
 DEMO_SLUG = "onfh-demo"
+DEMO_BOOTSTRAP = 500  # resamples in the demo report: enough for stable intervals, quick to build
 # Demo accounts only: the README says so, and production mode never runs this command.
 ACCOUNTS = [
     # username, password, role, (seniority, years) or None, staff
@@ -52,7 +56,9 @@ class Command(BaseCommand):
             study = self._create_study(options)
         self._accounts(study)
         self._sessions(study, options["seed"])
-        self._print_summary(study, time.perf_counter() - started)
+        self._simulated_panel(study, options["seed"])
+        report = self._report(study, options["seed"])
+        self._print_summary(study, time.perf_counter() - started, report)
 
     def _create_study(self, options) -> Study:
         out = Path(settings.DATA_DIR) / "phantoms" / f"seed{options['seed']}"
@@ -134,7 +140,39 @@ class Command(BaseCommand):
                 by=coordinator, base_seed=seed,
             )
 
-    def _print_summary(self, study: Study, seconds: float) -> None:
+    def _simulated_panel(self, study: Study, seed: int) -> None:
+        coordinator = get_user_model().objects.filter(username="coordinator").first()
+        n = simulated_panel_create(study=study, seed=seed, by=coordinator)
+        self.stdout.write(f"SIMULATED reader panel ({len(PANEL)} made-up readers): "
+                          f"{n} new simulated reads.")
+
+    def _report(self, study: Study, seed: int):
+        """Build the study report now; the shipped model (the latest version with predictions
+        on the study) is the model it compares with the readers."""
+        from inference.models import ModelVersion
+
+        version = (ModelVersion.objects.filter(predictions__image__study=study).distinct()
+                   .order_by("-pk").first())
+        self.stdout.write(f"Building the study report ({DEMO_BOOTSTRAP} bootstrap resamples) ...")
+        return study_report_build(study=study, model_version=version, seed=seed,
+                                  n_bootstrap=DEMO_BOOTSTRAP)
+
+    @staticmethod
+    def _headline(report) -> str:
+        groups = (report.result or {}).get("site_groups") or []
+        if not groups:
+            return f"report {report.status}: {report.error or 'no result'}"
+        group = groups[0]
+        readers = [r["accuracy"]["accuracy"] for r in group["readers"]
+                   if r["accuracy"]["accuracy"] is not None]
+        models = [f"{m['reader']} {m['accuracy']['accuracy']:.1%}" for m in group["models"]
+                  if m["accuracy"]["accuracy"] is not None]
+        mean = f"{sum(readers) / len(readers):.1%}" if readers else "n/a"
+        return (f"accuracy ({group['name']} {group['n_cases']} reading cases): "
+                f"{', '.join(models) or 'no model'} vs mean reader {mean} "
+                f"({len(readers)} readers, SIMULATED panel)")
+
+    def _print_summary(self, study: Study, seconds: float, report) -> None:
         table = selectors.study_case_counts(study=study)
         w = self.stdout.write
         w("")
@@ -148,4 +186,7 @@ class Command(BaseCommand):
             extra = f", {profile[0]}, {profile[1]} years" if profile else ""
             w(f"  {username:<12} password {password:<18} {role}{extra}")
         w("Readers alice and bob each have an open unaided session at /read/.")
+        w("Readers sim-* are a SIMULATED panel (made-up surgeons, random reads): no login.")
+        w(f"Study report: /reports/{study.slug}/  [{report.status}]")
+        w(f"  {self._headline(report)}")
         w(f"Ready in {seconds:.1f} s.")

@@ -1,0 +1,180 @@
+"""A SIMULATED reader panel for the demo study: made-up surgeons whose reads are drawn at random.
+
+SIMULATED: no person read these cases. The demo has phantom cases and only two human demo
+accounts, so without a panel its report would compare the model with nobody. These readers
+exist so that the README's one command shows the whole story (reads, per-reader and seniority
+statistics, model vs readers); their usernames start with ``sim-`` and say so on every page.
+
+The behaviour is plausible, not calibrated: a reader's accuracy rises with seniority (per-case
+difficulty is shared, so readers agree more than chance beyond their accuracy), a wrong answer
+is usually a neighbouring class on the ordered scale, confidence (40-95 on a 0-100 scale) is
+higher when right, and time on case is log-normal with a median of 20-60 s. Everything comes
+from one ``numpy.random.Generator`` seeded by the caller, so a seed gives the same panel.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from readers.models import Membership, Read, ReaderProfile, ReadingSession, SessionCase, Study
+from readers.services.reading import read_submit, sessions_create_audited
+
+__all__ = ["PANEL", "SIMULATED_SESSION_NAME", "SimulatedReader", "SimulatedReads",
+           "panel_simulate", "simulated_panel_create"]
+
+SIMULATED_SESSION_NAME = "SIMULATED panel (unaided)"
+_REQUEST_NS = uuid.UUID("5b1d0c3e-8a7f-4c52-9d2e-2f6a1c9e7b40")  # request ids of simulated reads
+
+
+@dataclass(frozen=True)
+class SimulatedReader:
+    """One made-up reader: ``accuracy`` is the proportion correct on a case of average
+    difficulty, ``median_seconds`` the median time on case."""
+
+    username: str
+    seniority: str
+    years_experience: int
+    accuracy: float
+    median_seconds: float
+
+
+PANEL: tuple[SimulatedReader, ...] = (
+    SimulatedReader("sim-chief-1", "chief", 26, 0.86, 22.0),
+    SimulatedReader("sim-chief-2", "chief", 19, 0.83, 26.0),
+    SimulatedReader("sim-deputy-1", "deputy_chief", 13, 0.77, 32.0),
+    SimulatedReader("sim-deputy-2", "deputy_chief", 10, 0.74, 36.0),
+    SimulatedReader("sim-attending-1", "attending", 6, 0.66, 45.0),
+    SimulatedReader("sim-attending-2", "attending", 4, 0.62, 55.0),
+)
+
+
+@dataclass(frozen=True)
+class SimulatedReads:
+    """One simulated reader's answers, aligned with the ``truth`` they were drawn for."""
+
+    labels: np.ndarray  # (n_cases,) str
+    confidence: np.ndarray  # (n_cases,) int, 40..95
+    time_ms: np.ndarray  # (n_cases,) int
+
+
+def panel_simulate(truth: Sequence[str], *, labels: Sequence[str], rng: np.random.Generator,
+                   panel: Sequence[SimulatedReader] = PANEL) -> dict[str, SimulatedReads]:
+    """Draw every panel reader's answers on cases whose true classes are ``truth``.
+
+    Case ``i`` has a difficulty ``d_i ~ N(0, 1)`` shared by all readers; a reader with accuracy
+    ``p`` is right with probability ``expit(logit(p) - 0.8 d_i)``. A wrong answer is class ``k``
+    with probability proportional to ``exp(-2 (|k - t| - 1))`` over the classes ``k != t``, so
+    neighbours of the true class ``t`` on the ordered scale are the usual errors. Confidence is
+    ``N(80, 8)`` when right and ``N(58, 9)`` when wrong, rounded and clipped to 40..95; time on
+    case is log-normal, ``median_seconds * exp(N(0, 0.45))``, clipped to 4..600 s.
+
+    Parameters
+    ----------
+    truth : sequence of str, shape (n_cases,)
+        True class of each case; each must be in ``labels``.
+    labels : sequence of str
+        The ordered classes, lowest first (at least two).
+    rng : numpy.random.Generator
+        The only source of randomness.
+    panel : sequence of SimulatedReader
+
+    Returns
+    -------
+    dict
+        ``username -> SimulatedReads`` in panel order.
+    """
+    labels = [str(x) for x in labels]
+    if len(labels) < 2:
+        raise ValueError(f"labels: expected at least two ordered classes, got {labels}")
+    index = {code: i for i, code in enumerate(labels)}
+    unknown = sorted({str(t) for t in truth} - set(index))
+    if unknown:
+        raise ValueError(f"truth: classes {unknown} are not in labels {labels}")
+    t = np.array([index[str(x)] for x in truth], dtype=int)
+    k = np.arange(len(labels))
+    distance = np.abs(k[None, :] - k[:, None])
+    error_weights = np.where(distance > 0, np.exp(-2.0 * (distance - 1)), 0.0)
+    error_p = error_weights / error_weights.sum(axis=1, keepdims=True)  # row t: P(answer | t)
+    difficulty = rng.normal(0.0, 1.0, size=t.size)
+    out: dict[str, SimulatedReads] = {}
+    for reader in panel:
+        if not 0.0 < reader.accuracy < 1.0:
+            raise ValueError(f"accuracy of {reader.username}: got {reader.accuracy}; "
+                             "expected a proportion strictly between 0 and 1")
+        logit = np.log(reader.accuracy / (1.0 - reader.accuracy)) - 0.8 * difficulty
+        right = rng.random(t.size) < 1.0 / (1.0 + np.exp(-logit))
+        # Inverse-CDF draw of a wrong class per case from its true class's error row.
+        cdf = np.cumsum(error_p[t], axis=1)
+        wrong = np.minimum((rng.random(t.size)[:, None] > cdf).sum(axis=1), len(labels) - 1)
+        answer = np.where(right, t, wrong)
+        confidence = np.where(right, rng.normal(80.0, 8.0, t.size), rng.normal(58.0, 9.0, t.size))
+        seconds = reader.median_seconds * np.exp(rng.normal(0.0, 0.45, t.size))
+        out[reader.username] = SimulatedReads(
+            labels=np.array(labels, dtype=object)[answer],
+            confidence=np.clip(np.rint(confidence), 40, 95).astype(int),
+            time_ms=np.rint(np.clip(seconds, 4.0, 600.0) * 1000).astype(int),
+        )
+    return out
+
+
+def simulated_panel_create(*, study: Study, seed: int, by=None,
+                           panel: Sequence[SimulatedReader] = PANEL) -> int:
+    """Add the SIMULATED ``panel`` to ``study``: accounts without a usable password, reader
+    profiles and memberships, one unaided session each on the reading cases, and a read on every
+    session case that has a reference label. Reads go through :func:`read_submit` with request
+    ids derived from the session and case, so a second call adds nothing. Returns the number of
+    reads created."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        readers = []
+        for r in panel:
+            user, created = user_model.objects.get_or_create(
+                username=r.username, defaults={"first_name": "SIMULATED", "last_name": "reader"})
+            if created:
+                user.set_unusable_password()  # nobody logs in as a simulated reader
+                user.save(update_fields=["password"])
+            ReaderProfile.objects.update_or_create(
+                user=user, defaults={"seniority": r.seniority,
+                                     "years_experience": r.years_experience})
+            Membership.objects.get_or_create(study=study, user=user,
+                                             defaults={"role": Membership.Role.READER})
+            readers.append(user)
+        new = [u for u in readers if not ReadingSession.objects.filter(
+            study=study, reader=u, name=SIMULATED_SESSION_NAME).exists()]
+        if new:
+            sessions_create_audited(study=study, readers=new, name=SIMULATED_SESSION_NAME,
+                                    condition=ReadingSession.Condition.UNAIDED, by=by,
+                                    base_seed=seed)
+    items = list(SessionCase.objects.filter(
+        session__study=study, session__name=SIMULATED_SESSION_NAME,
+        session__reader__in=readers, image__reference__isnull=False,
+    ).select_related("session", "session__reader", "image__reference").order_by("image_id"))
+    image_ids = sorted({it.image_id for it in items})
+    truth = {it.image_id: it.image.reference.label for it in items}
+    # Draw on every case in case-id order, so a reader's answers do not depend on what is
+    # already stored (a resumed run draws the same answers for the cases still unread).
+    draws = panel_simulate([truth[i] for i in image_ids], labels=study.label_codes,
+                           rng=np.random.default_rng(seed), panel=panel)
+    column = {image_id: j for j, image_id in enumerate(image_ids)}
+    scale = study.confidence_max / 100.0
+    read_items = set(Read.objects.filter(item__in=items).values_list("item_id", flat=True))
+    created = 0
+    with transaction.atomic():
+        for it in items:
+            if it.pk in read_items:
+                continue
+            sim, j = draws[it.session.reader.get_username()], column[it.image_id]
+            result = read_submit(
+                item=it, stage=Read.Stage.UNAIDED, label=str(sim.labels[j]),
+                confidence=int(round(sim.confidence[j] * scale)), time_ms=int(sim.time_ms[j]),
+                request_id=uuid.uuid5(_REQUEST_NS, f"{it.session.token}:{it.pk}"),
+                comment="SIMULATED read",
+            )
+            created += result.created
+    return created

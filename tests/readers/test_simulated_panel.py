@@ -1,0 +1,78 @@
+"""The SIMULATED reader panel: seeded, seniority-ordered, ordinal in its errors."""
+
+import numpy as np
+import pytest
+
+from readers.services.simulated_panel import PANEL, SimulatedReader, panel_simulate
+
+LABELS = ["A", "B", "C1", "C2"]
+
+
+def _truth(n=200, seed=0):
+    return list(np.random.default_rng(seed).choice(LABELS, size=n))
+
+
+def _accuracy(reads, truth):
+    return float(np.mean(reads.labels == np.array(truth, dtype=object)))
+
+
+def test_the_same_seed_gives_the_same_panel_and_another_seed_does_not():
+    truth = _truth()
+    one = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(7))
+    two = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(7))
+    other = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(8))
+    assert list(one) == [r.username for r in PANEL]
+    for name in one:
+        for field in ("labels", "confidence", "time_ms"):
+            assert np.array_equal(getattr(one[name], field), getattr(two[name], field))
+    assert any(not np.array_equal(one[n].labels, other[n].labels) for n in one)
+
+
+def test_chiefs_are_more_accurate_than_attendings_on_200_cases():
+    truth = _truth(200, seed=3)
+    reads = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(2024))
+    by_rank = {}
+    for r in PANEL:
+        by_rank.setdefault(r.seniority, []).append(_accuracy(reads[r.username], truth))
+    chief, deputy, attending = (np.mean(by_rank[k]) for k in ("chief", "deputy_chief",
+                                                             "attending"))
+    assert chief > deputy > attending
+    assert chief - attending > 0.1
+    assert 0.5 < attending and chief < 0.95
+
+
+def test_errors_are_mostly_to_a_neighbouring_class():
+    truth = _truth(200, seed=4)
+    reads = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(1))
+    t = np.array([LABELS.index(x) for x in truth])
+    distances = []
+    for sim in reads.values():
+        answer = np.array([LABELS.index(x) for x in sim.labels])
+        distances.extend(np.abs(answer - t)[answer != t])
+    distances = np.array(distances)
+    assert distances.size > 100
+    assert np.mean(distances == 1) > 0.8
+    assert np.mean(distances == 3) < 0.05
+
+
+def test_confidence_is_higher_when_right_and_times_are_plausible():
+    truth = _truth(200, seed=5)
+    reads = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(9))
+    for sim in reads.values():
+        right = sim.labels == np.array(truth, dtype=object)
+        assert sim.confidence.min() >= 40 and sim.confidence.max() <= 95
+        assert sim.confidence[right].mean() > sim.confidence[~right].mean() + 10
+        assert 15_000 < np.median(sim.time_ms) < 70_000
+    chief, attending = reads["sim-chief-1"], reads["sim-attending-2"]
+    assert np.median(chief.time_ms) < np.median(attending.time_ms)
+
+
+def test_it_rejects_a_class_outside_the_scheme_and_a_bad_accuracy():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"truth: classes \['D'\]"):
+        panel_simulate(["A", "D"], labels=LABELS, rng=rng)
+    with pytest.raises(ValueError, match="labels: expected at least two"):
+        panel_simulate(["A"], labels=["A"], rng=rng)
+    bad = SimulatedReader("sim-x", "chief", 1, 1.0, 20.0)
+    with pytest.raises(ValueError, match="accuracy of sim-x: got 1.0"):
+        panel_simulate(["A"], labels=LABELS, rng=rng, panel=[bad])
