@@ -72,14 +72,33 @@ class ModelVersion(models.Model):
         return self.sha256[:12]
 
 
-class InferenceJob(models.Model):
+class TaskStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+class CeleryTracked(models.Model):
+    """Who asked for a piece of Celery work, its task id and when it ran (jobs, trainings)."""
+
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class InferenceJob(CeleryTracked):
     """One model version run on a frozen set of a study's cases, with progress and timings."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+    Status = TaskStatus
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="inference_jobs")
     model_version = models.ForeignKey(
@@ -105,14 +124,6 @@ class InferenceJob(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Times a worker started on the job (a redelivery adds one)."
     )
-    celery_task_id = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -178,15 +189,11 @@ class Prediction(models.Model):
         return f"{self.model_version.short_sha} on case {self.image_id}: {self.predicted_label}"
 
 
-class TrainingRun(models.Model):
+class TrainingRun(CeleryTracked):
     """A training of a network on a study's train partition, selected on its validation
     partition; test and external metrics are reported, never used."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+    Status = TaskStatus
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="training_runs")
     seed = models.BigIntegerField()
@@ -199,14 +206,6 @@ class TrainingRun(models.Model):
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    celery_task_id = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

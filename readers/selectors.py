@@ -233,7 +233,7 @@ def session_prediction(*, session: ReadingSession, item: SessionCase):
     """
     if session.condition == ReadingSession.Condition.UNAIDED:
         return None
-    model_version_id = getattr(session, "model_version_id", None)
+    model_version_id = session.model_version_id
     if model_version_id is None:
         return None
     if (
