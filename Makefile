@@ -44,6 +44,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_import.py --files 500
 	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_reading.py
 
 clean:

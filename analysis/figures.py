@@ -10,11 +10,18 @@ Figures
 * :func:`roc_figure` - per endpoint: each model's empirical ROC curve (AUC with its DeLong CI in
   the legend), each human reader's operating point (sensitivity, 1 - specificity of their class
   read as a binary call), and the mean reader (mean sensitivity and mean specificity).
-* :func:`confusion_figure` - the confusion matrix (rows truth, columns read) of one rater.
+* :func:`confusion_figure` - the confusion matrix (rows truth, columns read) of one rater;
+  :func:`confusion_grid_figure` those of a whole panel side by side.
 * :func:`forest_figure` - reader - model differences with their CIs (paired DeLong CI of the
   AUC difference per endpoint, patient-clustered bootstrap CIs of accuracy / kappa / F1).
 * :func:`agreement_figure` - heat map of pairwise Cohen kappa between the human readers.
 * :func:`reading_time_figure` - distributions of time on case per human reader.
+* :func:`example_cases_figure` - example cases (image, the model's heat map, truth, the model's
+  call and how many readers got it right), the model right in one row and wrong in the other.
+
+:func:`report_figure_specs` lists the figures of a study report in page order and
+:func:`draw_report_figure` draws one of them; the web report, its PDF and
+``benchmarks/bench_report.py`` share them.
 
 References
 ----------
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -35,17 +43,23 @@ matplotlib.use("Agg")  # no display on servers and Celery workers
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis.longtable import LongTable  # noqa: E402
+from analysis.longtable import SCORE_PREFIX, LongTable  # noqa: E402
 from analysis.ratings import probability_matrix  # noqa: E402
 
 __all__ = [
     "FORMATS",
+    "ExampleCase",
     "agreement_figure",
     "confusion_figure",
+    "confusion_grid_figure",
+    "draw_report_figure",
     "endpoint_operating_point",
+    "example_case_choices",
+    "example_cases_figure",
     "forest_figure",
     "reading_time_figure",
     "render",
+    "report_figure_specs",
     "roc_curve_points",
     "roc_figure",
 ]
@@ -190,11 +204,11 @@ def roc_figure(table: LongTable, comparison: dict, *, endpoint: str, site_group:
             continue
         points.append((x, y))
         marker = markers[seniorities.index(r["seniority"] or "") % len(markers)]
-        ax.plot(x, y, marker=marker, ls="none", ms=6, alpha=0.75,
+        ax.plot(x, y, marker=marker, ls="none", ms=6, alpha=0.75, clip_on=False,
                 label=f"{r['reader']} ({r['seniority'] or '-'})")
     if points:
         mx, my = np.mean(points, axis=0)
-        ax.plot(mx, my, marker="X", ms=11, color="black", ls="none",
+        ax.plot(mx, my, marker="X", ms=11, color="black", ls="none", clip_on=False,
                 label=f"mean reader ({mx:.2f}, {my:.2f})")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="1 - specificity",
            ylabel="sensitivity", title=f"{endpoint} ({', '.join(e['positive'])} positive), "
@@ -233,6 +247,47 @@ def confusion_figure(comparison: dict, *, rater: str, site_group: str = "all",
     ax.set(xlabel="read", ylabel="truth",
            title=f"{rater}\naccuracy {r['accuracy']['accuracy']:.3f} ({site_group})")
     ax.title.set_fontsize(8)
+    return render(fig, fmt)
+
+
+def confusion_grid_figure(comparison: dict, *, site_group: str = "all",
+                          raters: Sequence[str] | None = None, columns: int = 6,
+                          fmt: str = "png") -> bytes | str:
+    """Confusion matrices of several raters side by side (models, seniority groups, then
+    readers unless ``raters`` names them): counts, the colour the share of the truth row, each
+    titled with the rater and accuracy. One figure for a whole panel reads (and renders) faster
+    than one figure per rater."""
+    g = _site_group(comparison, site_group)
+    names = list(raters) if raters is not None else [
+        r["reader"] for r in (*g["models"], *g["seniority_groups"], *g["readers"])]
+    if not names:
+        raise ValueError(f"site group {site_group!r}: no raters to show")
+    entries = [_rater(g, n) for n in names]
+    k = len(entries[0]["classification"]["confusion_matrix"]["labels"])
+    cols = max(1, min(columns, len(entries)))
+    rows = -(-len(entries) // cols)
+    cell = 0.42 * k + 0.9
+    fig = Figure(figsize=(cols * cell + 0.4, rows * (cell + 0.35) + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat[len(entries):]:
+        ax.set_axis_off()
+    for ax, r in zip(axes.flat, entries, strict=False):
+        cm = r["classification"]["confusion_matrix"]
+        m = np.asarray(cm["matrix"], dtype=float)
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=6,
+                        color="white" if share[i, j] > 0.6 else "black")
+        ax.set_xticks(range(k), cm["labels"], fontsize=6)
+        ax.set_yticks(range(k), cm["labels"], fontsize=6)
+        ax.tick_params(length=0, pad=1)
+        ax.set_title(f"{r['reader']}\nacc {r['accuracy']['accuracy']:.3f}", fontsize=6.5)
+    fig.supxlabel("read", fontsize=8)
+    fig.supylabel("truth", fontsize=8)
+    fig.suptitle(f"Confusion matrices, {site_group} cases (rows truth, columns read)",
+                 fontsize=9)
     return render(fig, fmt)
 
 
@@ -345,3 +400,188 @@ def reading_time_figure(table: LongTable, *, fmt: str = "png") -> bytes | str:
         ax.set_axis_off()
     ax.set_title("Reading times per reader and condition", fontsize=9)
     return render(fig, fmt)
+
+
+@dataclass(frozen=True)
+class ExampleCase:
+    """One example case of :func:`example_cases_figure`.
+
+    ``image`` is the case's 2-D array (any real scale; shown between its 1st and 99th
+    percentiles; ``None`` when it cannot be read, and the panel says so). ``heat`` is the
+    model's heat map in [0, 1] covering the same field of view (any grid; it is stretched over
+    the image), or ``None`` when none was stored. ``correct`` puts the case in the "model
+    right" or the "model wrong" row.
+    """
+
+    case: str
+    truth: str
+    predicted: str
+    probability: float | None
+    correct: bool
+    image: np.ndarray | None
+    heat: np.ndarray | None = None
+    readers_right: int | None = None
+    readers_total: int | None = None
+
+    def caption(self) -> str:
+        text = f"case {self.case}\ntruth {self.truth}, model {self.predicted}"
+        if self.probability is not None:
+            text += f" ({self.probability:.2f})"
+        if self.readers_total:
+            text += f"\nreaders right {self.readers_right}/{self.readers_total}"
+        return text
+
+
+def example_case_choices(table: LongTable, comparison: dict, *, model: str,
+                         site_group: str = "all", n_right: int = 3,
+                         n_wrong: int = 3) -> list[dict]:
+    """The example cases to show for ``model`` in ``site_group``: up to ``n_right`` cases it
+    called right and ``n_wrong`` it called wrong.
+
+    Within each row the cases are taken round-robin over the truth classes (in label order), so
+    that the examples span the classes, and within a class by the model's probability of its
+    call, highest first: its most confident successes and its most confident errors (ties by
+    case id). Reads are those the comparison analysed: the model's in the primary condition (or
+    its only condition); for "readers right", each human reader's first session of the primary
+    condition. Returns dicts ``{case, truth, predicted, probability, correct, readers_right,
+    readers_total}``.
+    """
+    primary = comparison.get("primary_condition")
+    sub = table.site_group(site_group) if site_group != "all" else table
+    rows = sub.reads[sub.reads["reader"] == model]
+    if primary in set(rows["condition"]):
+        rows = rows[rows["condition"] == primary]
+    if rows.empty:
+        return []
+    humans = sub.reads[(sub.reads["reader_kind"] == "human")
+                       & (sub.reads["condition"] == primary)]
+    if not humans.empty:
+        first = humans.groupby("reader")["session"].transform("min")
+        humans = humans[humans["session"] == first]
+    right = (humans["label"] == humans["truth"]).groupby(humans["case"]).agg(["sum", "count"])
+    choices = []
+    for r in rows.drop_duplicates("case").to_dict("records"):
+        p = r.get(f"{SCORE_PREFIX}{r['label']}")
+        p = float(p) if p is not None and np.isfinite(p) else None  # None: no scores
+        stats = right.loc[r["case"]] if r["case"] in right.index else None
+        choices.append({
+            "case": str(r["case"]), "truth": str(r["truth"]), "predicted": str(r["label"]),
+            "probability": p, "correct": bool(r["label"] == r["truth"]),
+            "readers_right": int(stats["sum"]) if stats is not None else None,
+            "readers_total": int(stats["count"]) if stats is not None else None,
+        })
+    order = {label: i for i, label in enumerate(table.labels)}
+    chosen = []
+    for correct, n in ((True, n_right), (False, n_wrong)):
+        pool = sorted((c for c in choices if c["correct"] is correct),
+                      key=lambda c: (order.get(c["truth"], len(order)),
+                                     -(c["probability"] if c["probability"] is not None
+                                       else -1.0), c["case"]))
+        by_class: dict[str, list[dict]] = {}
+        for c in pool:
+            by_class.setdefault(c["truth"], []).append(c)
+        queues = list(by_class.values())
+        picked: list[dict] = []
+        while len(picked) < n and any(queues):
+            for q in queues:
+                if q and len(picked) < n:
+                    picked.append(q.pop(0))
+        chosen += picked
+    return chosen
+
+
+def example_cases_figure(cases: Sequence[ExampleCase], *, title: str = "Example cases",
+                         fmt: str = "png") -> bytes | str:
+    """Example cases in two rows, the model right (top) and wrong (bottom): each image in
+    grey with the model's heat map over it (jet colours, more opaque where hotter) and a caption
+    with truth, the model's call and probability, and how many readers read it right."""
+    rows = [("model right", [c for c in cases if c.correct]),
+            ("model wrong", [c for c in cases if not c.correct])]
+    n_cols = max(1, *(len(r[1]) for r in rows))
+    fig = Figure(figsize=(2.1 * n_cols + 0.6, 5.2))
+    axes = fig.subplots(2, n_cols, squeeze=False)
+    for row, (name, items) in enumerate(rows):
+        for col in range(n_cols):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col >= len(items):
+                ax.set_axis_off()
+                if col == 0:
+                    ax.text(0.5, 0.5, f"no case: {name}", ha="center", va="center",
+                            fontsize=8, transform=ax.transAxes)
+                continue
+            c = items[col]
+            if c.image is None:
+                ax.text(0.5, 0.5, "image unavailable", ha="center", va="center", fontsize=7,
+                        transform=ax.transAxes)
+                ax.set_xlabel(c.caption(), fontsize=6.5)
+                continue
+            image = np.asarray(c.image, dtype=np.float32)
+            if image.ndim != 2:
+                raise ValueError(f"case {c.case}: image must be 2-D, got shape {image.shape}")
+            finite = image[np.isfinite(image)]
+            lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+            extent = (-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5)
+            ax.imshow(image, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
+                      extent=extent, interpolation="bilinear")
+            if c.heat is not None:
+                heat = np.clip(np.nan_to_num(np.asarray(c.heat, dtype=np.float32)), 0, 1)
+                # Colour by heat, and opacity too: cold parts leave the anatomy visible.
+                rgba = matplotlib.colormaps["jet"](heat)
+                rgba[..., 3] = 0.6 * np.sqrt(heat)
+                ax.imshow(rgba, extent=extent, interpolation="bilinear")
+            for spine in ax.spines.values():
+                spine.set_color("tab:green" if c.correct else "tab:red")
+                spine.set_linewidth(2)
+            ax.set_xlabel(c.caption() + ("" if c.heat is not None else "\n(no heat map)"),
+                          fontsize=6.5)
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    return render(fig, fmt)
+
+
+def report_figure_specs(comparison: dict) -> list[dict]:
+    """The statistical figures of a study report, in page order: dicts with ``name`` (unique,
+    used as file name), ``kind``, ``site_group``, ``section``, ``title`` and what the kind
+    needs (``endpoint`` for ROC curves, ``rater`` for confusion matrices)."""
+    specs = []
+    for g in comparison["site_groups"]:
+        group = g["name"]
+        for i, e in enumerate(comparison["endpoints"]):
+            specs.append({"name": f"roc-{group}-{i}", "kind": "roc", "site_group": group,
+                          "endpoint": e["name"], "section": "roc",
+                          "title": f"ROC, {e['name']}, {group} cases"})
+        specs.append({"name": f"confusion-{group}", "kind": "confusion", "site_group": group,
+                      "section": "confusion",
+                      "title": f"Confusion matrices (one per rater), {group} cases"})
+        if g["model_vs_readers"]:
+            specs.append({"name": f"forest-{group}", "kind": "forest", "site_group": group,
+                          "section": "forest",
+                          "title": f"Reader - model differences, {group} cases"})
+        if (g["inter_reader"].get("pairwise") or {}).get("quadratic"):
+            specs.append({"name": f"agreement-{group}", "kind": "agreement", "site_group": group,
+                          "section": "agreement",
+                          "title": f"Inter-reader agreement, {group} cases"})
+    specs.append({"name": "reading-times", "kind": "reading_time", "site_group": "all",
+                  "section": "reading_time", "title": "Reading times"})
+    return specs
+
+
+def draw_report_figure(spec: dict, table: LongTable, comparison: dict,
+                       fmt: str = "png") -> bytes | str:
+    """Draw one figure of :func:`report_figure_specs`."""
+    kind, group = spec["kind"], spec["site_group"]
+    if kind == "roc":
+        return roc_figure(table, comparison, endpoint=spec["endpoint"], site_group=group,
+                          fmt=fmt)
+    if kind == "confusion":
+        return confusion_grid_figure(comparison, site_group=group, fmt=fmt)
+    if kind == "forest":
+        return forest_figure(comparison, site_group=group, fmt=fmt)
+    if kind == "agreement":
+        return agreement_figure(comparison, site_group=group, fmt=fmt)
+    if kind == "reading_time":
+        return reading_time_figure(table, fmt=fmt)
+    raise ValueError(f"spec kind: got {kind!r}; expected roc, confusion, forest, agreement or "
+                     "reading_time")

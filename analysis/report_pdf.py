@@ -62,6 +62,12 @@ def fmt_p(p) -> str:
     return "<0.001" if p < 1e-3 else f"{p:.3f}"
 
 
+def p_is(p) -> str:
+    """A p-value in a sentence: ``p < 0.001`` or ``p = 0.012``."""
+    text = fmt_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def fmt_ci(ci, digits: int = 3) -> str:
     """An interval as ``[lo, hi]``; ``[-]`` when missing."""
     if not ci or ci[0] is None or ci[1] is None:
@@ -206,8 +212,8 @@ def findings(comparison: dict, *, alpha: float = ALPHA) -> dict[str, list[str]]:
                     f"{c['model']} vs {c['reader']}, {d['endpoint']}: AUC {fmt_num(model_auc)} "
                     f"vs {fmt_num(reader_auc)}; the model's AUC is {better} by "
                     f"{fmt_num(abs(d['difference']))} ({pct} CI of model - reader "
-                    f"{fmt_ci(d['ci'])}; paired DeLong p = {fmt_p(d.get('pvalue'))}, Holm "
-                    f"p = {fmt_p(d.get('p_holm'))}): "
+                    f"{fmt_ci(d['ci'])}; paired DeLong {p_is(d.get('pvalue'))}, Holm "
+                    f"{p_is(d.get('p_holm'))}): "
                     f"{_verdict(d.get('p_holm'), alpha, adjusted=True)}.")
             m = c["mcnemar"]
             acc = next((b for b in c["bootstrap"] if b["statistic"] == "accuracy"), None)
@@ -215,8 +221,8 @@ def findings(comparison: dict, *, alpha: float = ALPHA) -> dict[str, list[str]]:
                 f"accuracy difference model - reader {fmt_num(acc['estimate'])} "
                 f"(bootstrap {pct} CI {fmt_ci(acc['ci'])}); ")
             lines.append(
-                f"{c['model']} vs {c['reader']}, accuracy: {diff}McNemar p = "
-                f"{fmt_p(m.get('p'))}, Holm p = {fmt_p(m.get('p_holm'))}: "
+                f"{c['model']} vs {c['reader']}, accuracy: {diff}McNemar "
+                f"{p_is(m.get('p'))}, Holm {p_is(m.get('p_holm'))}: "
                 f"{_verdict(m.get('p_holm'), alpha, adjusted=True)}.")
         for mr in g["mrmc"]:
             t = (mr.get("result") or {}).get("rrrc")
@@ -225,8 +231,8 @@ def findings(comparison: dict, *, alpha: float = ALPHA) -> dict[str, list[str]]:
             lines.append(
                 f"MRMC ({mr['analysis']}, {mr.get('endpoint') or '-'}, Obuchowski-Rockette "
                 f"with Hillis df, random readers and cases): difference "
-                f"{fmt_num(t['estimate'])} {pct} CI {fmt_ci(t['ci'])}, p = "
-                f"{fmt_p(t.get('pvalue'))}: {_verdict(t.get('pvalue'), alpha, adjusted=False)}.")
+                f"{fmt_num(t['estimate'])} {pct} CI {fmt_ci(t['ci'])}, "
+                f"{p_is(t.get('pvalue'))}: {_verdict(t.get('pvalue'), alpha, adjusted=False)}.")
         out[g["name"]] = lines
     return out
 
@@ -269,6 +275,18 @@ def design_lines(design: dict) -> list[str]:
 # --- PDF -----------------------------------------------------------------------------------
 
 A4 = (8.27, 11.69)
+CORE_FONTS = {"pdf.use14corefonts": True, "font.family": "sans-serif",
+              "font.sans-serif": ["Helvetica"], "font.monospace": ["Courier"]}
+# Characters the report's text may hold beyond Latin-1, written in Latin-1.
+_LATIN1 = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "--", "\u2264": "<=",
+                         "\u2265": ">=", "\u2248": "~", "\u2018": "'", "\u2019": "'",
+                         "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u03ba": "kappa",
+                         "\u03b1": "alpha", "\u0394": "delta"})
+
+
+def _latin1(text: str) -> str:
+    """``text`` in Latin-1, the character set of the PDF's core fonts (others become '?')."""
+    return text.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
 LINES_PER_PAGE = 70
 
 
@@ -282,10 +300,10 @@ def _text_pages(pdf: PdfPages, title: str, lines: list[str], *, width: int = 130
     step = LINES_PER_PAGE if not landscape else LINES_PER_PAGE * 2 // 3
     for start in range(0, max(len(wrapped), 1), step):
         fig = Figure(figsize=A4[::-1] if landscape else A4)
-        fig.text(0.04, 0.965, title + (" (continued)" if start else ""), fontsize=12,
-                 weight="bold", va="top")
-        fig.text(0.04, 0.94, "\n".join(wrapped[start:start + step]), fontsize=6.2,
-                 family="monospace", va="top")
+        fig.text(0.04, 0.965, _latin1(title + (" (continued)" if start else "")),
+                 fontsize=12, weight="bold", va="top")
+        fig.text(0.04, 0.94, _latin1("\n".join(wrapped[start:start + step])), fontsize=6.2,
+                 family="monospace", weight="medium", va="top")
         pdf.savefig(fig)
         pages += 1
     return pages
@@ -300,9 +318,10 @@ def _table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _figure_page(pdf: PdfPages, title: str, png: bytes) -> None:
     fig = Figure(figsize=A4)
-    fig.text(0.06, 0.965, title, fontsize=11, weight="bold", va="top")
+    fig.text(0.06, 0.965, _latin1(title), fontsize=11, weight="bold", va="top")
     ax = fig.add_axes((0.05, 0.05, 0.9, 0.88))
-    ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
+    # interpolation "none": the PNG goes into the PDF as it is, not resampled to the page DPI.
+    ax.imshow(mpimg.imread(io.BytesIO(png), format="png"), interpolation="none")
     ax.set_axis_off()
     pdf.savefig(fig)
 
@@ -324,9 +343,13 @@ def render_pdf(comparison: dict, design: dict, figures: list[tuple[str, bytes]],
         raise ValueError("comparison: expected Comparison.to_dict() with 'site_groups'; got "
                          f"keys {sorted(comparison)}")
     buf = io.BytesIO()
-    # A fixed creation date keeps two renderings of one input byte-identical.
-    with PdfPages(buf, metadata={"Title": f"ReaderBench study report {design.get('slug', '')}",
-                                 "Creator": "ReaderBench", "CreationDate": None}) as pdf:
+    # A fixed creation date keeps two renderings of one input byte-identical. The PDF's own
+    # fonts (Courier, Helvetica) are not embedded and need no glyph layout: text pages render
+    # about ten times faster than with embedded TrueType. They cover Latin-1; _latin1 maps the
+    # rest.
+    metadata = {"Title": f"ReaderBench study report {design.get('slug', '')}",
+                "Creator": "ReaderBench", "CreationDate": None}
+    with matplotlib.rc_context(CORE_FONTS), PdfPages(buf, metadata=metadata) as pdf:
         _text_pages(pdf, "Study design and flow of cases", design_lines(design))
         methods = [f"{k}: {v}" for k, v in comparison["methods"].items()]
         methods.append(f"Findings are called significant when the Holm-adjusted p (MRMC: its "
@@ -343,7 +366,7 @@ def render_pdf(comparison: dict, design: dict, figures: list[tuple[str, bytes]],
                 lines += ["MRMC:", *_table_lines(*mrmc_rows(g)), ""]
             lines += ["Agreement:", *agreement_lines(g)]
             lines += [f"Note: {n}" for n in g.get("notes", [])]
-            _text_pages(pdf, f"Results: {g['name']} cases", lines, width=265, landscape=True)
+            _text_pages(pdf, f"Results: {g['name']} cases", lines, width=215, landscape=True)
         if comparison.get("exclusions"):
             _text_pages(pdf, "Exclusions", [str(e) for e in comparison["exclusions"]])
         for title, png in figures:

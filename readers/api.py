@@ -139,7 +139,8 @@ def case_heatmap(request: HttpRequest, session_token: str, case_token: str) -> H
     prediction = selectors.session_prediction(session=session, item=item)
     if prediction is None or not prediction.heatmap_file:
         raise Http404("No heat map")
-    data, rows, columns = heatmap_bytes(name=prediction.heatmap_file)
+    data, rows, columns = heatmap_bytes(name=prediction.heatmap_file,
+                                        shape=(item.image.rows, item.image.columns))
     response = HttpResponse(data, content_type="application/octet-stream")
     response["X-Heatmap-Rows"] = str(rows)
     response["X-Heatmap-Columns"] = str(columns)

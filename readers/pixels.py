@@ -150,10 +150,42 @@ def image_pixel_meta(*, image: Image) -> PixelMeta:
     )
 
 
-def heatmap_bytes(*, name: str) -> tuple[bytes, int, int]:
-    """A stored heat map (``.npy``, values in [0, 1]) as 8-bit bytes with its rows and columns."""
+def heatmap_on_image(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The part of a square heat map (S, S) that covers an image of ``shape`` (rows, columns).
+
+    The model saw the image padded to a square (centred, :class:`inference.engine.transforms.
+    ResizeToInput` with ``square="pad"``) and resized to S × S; the heat map lies on that grid.
+    This drops the padding, so that the result stretched over the image lines up with it (to
+    within half a heat-map pixel). A map that is not square is returned as it is.
+    """
+    heat = np.asarray(heat)
+    if heat.ndim != 2:
+        raise ValueError(f"heat map: expected a 2-D array, got shape {heat.shape}")
+    rows, columns = (int(v) for v in shape)
+    if rows < 1 or columns < 1:
+        raise ValueError(f"shape: expected positive (rows, columns), got {shape!r}")
+    size = heat.shape[0]
+    if heat.shape[1] != size or rows == columns:
+        return heat
+    side = max(rows, columns)
+    top, left = (side - rows) // 2, (side - columns) // 2
+
+    def span(start: int, length: int) -> slice:
+        a = min(size - 1, int(round(start * size / side)))
+        b = max(a + 1, min(size, int(round((start + length) * size / side))))
+        return slice(a, b)
+
+    return heat[span(top, rows), span(left, columns)]
+
+
+def heatmap_bytes(*, name: str, shape: tuple[int, int] | None = None) -> tuple[bytes, int, int]:
+    """A stored heat map (``.npy``, values in [0, 1]) as 8-bit bytes with its rows and columns;
+    with ``shape`` (the image's rows, columns), only the part that covers the image
+    (:func:`heatmap_on_image`), ready to be stretched over it."""
     array = np.load(media_path(name), allow_pickle=False)
     if array.ndim != 2:
         raise ValueError(f"heat map {name}: expected a 2-D array, got shape {array.shape}")
+    if shape is not None:
+        array = heatmap_on_image(array, shape)
     scaled = np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0) * 255.0
     return np.rint(scaled).astype(np.uint8).tobytes(), int(array.shape[0]), int(array.shape[1])

@@ -17,7 +17,8 @@ from readers.services import reports
 
 SECTIONS = (("roc", "ROC curves per endpoint"), ("confusion", "Confusion matrices"),
             ("forest", "Reader - model differences"), ("agreement", "Agreement"),
-            ("reading_time", "Reading times"))
+            ("reading_time", "Reading times"),
+            ("examples", "Example cases: the model right and wrong, with its heat map"))
 
 
 def _report_context(report: StudyReport) -> dict:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
@@ -26,7 +28,7 @@ from analysis import figures as fig
 from analysis.compare import compare
 from analysis.longtable import validate_long_table
 from analysis.report_pdf import render_pdf
-from inference.models import ModelVersion
+from inference.models import ModelVersion, Prediction
 from readers import selectors
 from readers.models import (
     Image,
@@ -37,20 +39,27 @@ from readers.models import (
     Study,
     StudyReport,
 )
+from readers.pixels import heatmap_on_image
 from readers.services.exports import (
     READING_PARTITIONS,
     study_export_long_table,
     study_export_model_versions,
 )
+from readers.storage import media_path
 
 __all__ = [
     "code_version",
+    "example_specs",
     "study_report_build",
     "study_report_design",
     "study_report_inputs",
     "study_report_request",
     "study_report_run",
 ]
+
+
+logger = logging.getLogger(__name__)
+EXAMPLES_PER_ROW = 4  # example cases the model got right, and as many it got wrong
 
 
 @lru_cache(maxsize=1)
@@ -258,43 +267,57 @@ def report_figure_path(report: StudyReport, name: str) -> Path:
     return report_directory(report) / "figures" / f"{name}.png"
 
 
-def figure_specs(comparison: dict) -> list[dict]:
-    """The figures of a report, in page order: ``{name, title, section, site_group, ...}``."""
+def example_specs(table, comparison: dict, design: dict) -> list[dict]:
+    """The example-case figures of a report: per model and site group (internal and external
+    when the study has both, else all cases), the cases chosen by
+    :func:`analysis.figures.example_case_choices` (the model right, the model wrong)."""
+    names = [g["name"] for g in comparison["site_groups"]]
+    groups = [n for n in names if n != "all"] or ["all"]
     specs = []
-    for g in comparison["site_groups"]:
-        group = g["name"]
-        for i, e in enumerate(comparison["endpoints"]):
-            specs.append({"name": f"roc-{group}-{i}", "kind": "roc", "site_group": group,
-                          "endpoint": e["name"], "section": "roc",
-                          "title": f"ROC, {e['name']}, {group} cases"})
-        for r in (*g["models"], *g["seniority_groups"], *g["readers"]):
-            specs.append({"name": f"confusion-{group}-{len(specs)}", "kind": "confusion",
-                          "site_group": group, "rater": r["reader"], "section": "confusion",
-                          "title": f"Confusion matrix, {r['reader']}, {group} cases"})
-        if g["model_vs_readers"]:
-            specs.append({"name": f"forest-{group}", "kind": "forest", "site_group": group,
-                          "section": "forest",
-                          "title": f"Reader - model differences, {group} cases"})
-        if (g["inter_reader"].get("pairwise") or {}).get("quadratic"):
-            specs.append({"name": f"agreement-{group}", "kind": "agreement", "site_group": group,
-                          "section": "agreement",
-                          "title": f"Inter-reader agreement, {group} cases"})
-    specs.append({"name": "reading-times", "kind": "reading_time", "site_group": "all",
-                  "section": "reading_time", "title": "Reading times"})
+    for model in (m["reader"] for m in design.get("models", [])):
+        if model not in table.model_readers:
+            continue
+        for group in groups:
+            cases = fig.example_case_choices(table, comparison, model=model, site_group=group,
+                                             n_right=EXAMPLES_PER_ROW, n_wrong=EXAMPLES_PER_ROW)
+            if cases:
+                specs.append({"name": f"examples-{group}-{len(specs)}", "kind": "examples",
+                              "site_group": group, "section": "examples", "model": model,
+                              "cases": cases,
+                              "title": f"Example cases, {model}, {group} cases"})
     return specs
 
 
-def _draw(spec: dict, table, comparison: dict) -> bytes:
-    kind, group = spec["kind"], spec["site_group"]
-    if kind == "roc":
-        return fig.roc_figure(table, comparison, endpoint=spec["endpoint"], site_group=group)
-    if kind == "confusion":
-        return fig.confusion_figure(comparison, rater=spec["rater"], site_group=group)
-    if kind == "forest":
-        return fig.forest_figure(comparison, site_group=group)
-    if kind == "agreement":
-        return fig.agreement_figure(comparison, site_group=group)
-    return fig.reading_time_figure(table)
+def _load_npy(name: str) -> np.ndarray | None:
+    """A stored 2-D array, or ``None`` (logged) when it is missing or unreadable: an example
+    panel then says "image unavailable" or "no heat map" instead of failing the report."""
+    if not name:
+        return None
+    try:
+        array = np.load(media_path(name), allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        logger.warning("report example: cannot read %s (%s)", name, exc)
+        return None
+    return array if array.ndim == 2 else None
+
+
+def _draw_examples(spec: dict, study: Study, design: dict) -> bytes:
+    """The example-case figure of ``spec``: each case's cached array (native geometry) with the
+    model's stored heat map over it (the padding of the model's square input removed)."""
+    sha = next(m["sha256"] for m in design["models"] if m["reader"] == spec["model"])
+    ids = [int(c["case"]) for c in spec["cases"]]
+    arrays = dict(Image.objects.filter(study=study, pk__in=ids).values_list("id", "array_file"))
+    heat_files = dict(Prediction.objects.filter(model_version__sha256=sha, image_id__in=ids)
+                      .values_list("image_id", "heatmap_file"))
+    cases = []
+    for c in spec["cases"]:
+        pk = int(c["case"])
+        array = _load_npy(arrays.get(pk) or "")
+        heat = _load_npy(heat_files.get(pk) or "") if array is not None else None
+        if heat is not None:
+            heat = heatmap_on_image(heat, array.shape)
+        cases.append(fig.ExampleCase(image=array, heat=heat, **c))
+    return fig.example_cases_figure(cases, title=spec["title"])
 
 
 def _build(report: StudyReport, df) -> StudyReport:
@@ -312,11 +335,13 @@ def _build(report: StudyReport, df) -> StudyReport:
         directory = report_directory(report)
         (directory / "figures").mkdir(parents=True, exist_ok=True)
         (directory / "result.json").write_text(json.dumps(comparison, indent=1))
-        specs = figure_specs(comparison)
+        specs = (fig.report_figure_specs(comparison)
+                 + example_specs(table, comparison, report.design))
         rendered = []
         for i, spec in enumerate(specs):
             _progress(report, 40 + int(45 * i / max(len(specs), 1)), f"figure: {spec['title']}")
-            png = _draw(spec, table, comparison)
+            png = (_draw_examples(spec, study, report.design) if spec["kind"] == "examples"
+                   else fig.draw_report_figure(spec, table, comparison))
             report_figure_path(report, spec["name"]).write_bytes(png)
             rendered.append((spec["title"], png))
         _progress(report, 88, "writing the PDF")

@@ -184,3 +184,109 @@ def test_the_pdf_has_text_pages_and_one_page_per_figure(study, tmp_path):
 def test_render_pdf_rejects_something_that_is_not_a_comparison():
     with pytest.raises(ValueError, match="comparison: expected Comparison.to_dict"):
         report_pdf.render_pdf({"labels": []}, {}, [])
+
+
+def _choices(table, comparison, group="all", n=3):
+    model = table.model_readers[0]
+    return model, figures.example_case_choices(table, comparison, model=model, site_group=group,
+                                               n_right=n, n_wrong=n)
+
+
+def test_example_cases_are_the_models_right_and_wrong_calls_with_the_readers_count(study):
+    table, comparison = study
+    model, chosen = _choices(*study)
+    assert [c["correct"] for c in chosen] == [True] * 3 + [False] * 3
+    primary = comparison["primary_condition"]
+    reads = table.reads
+    for c in chosen:
+        row = reads[(reads["reader"] == model) & (reads["case"] == c["case"])].iloc[0]
+        assert (c["predicted"], c["truth"]) == (row["label"], row["truth"])
+        assert c["correct"] == (row["label"] == row["truth"])
+        assert c["probability"] == pytest.approx(row[f"score_{row['label']}"])
+        humans = reads[(reads["reader_kind"] == "human") & (reads["case"] == c["case"])
+                       & (reads["condition"] == primary) & (reads["session"] == 1)]
+        assert c["readers_total"] == len(humans) == 4
+        assert c["readers_right"] == int((humans["label"] == humans["truth"]).sum())
+
+
+def test_example_cases_span_the_classes_and_are_the_most_confident_of_each(study):
+    table, comparison = study
+    model, chosen = _choices(table, comparison, n=4)
+    right = [c for c in chosen if c["correct"]]
+    # Round-robin over the truth classes: four right calls, one of each class present.
+    assert sorted(c["truth"] for c in right) == sorted(LABELS)
+    reads = table.reads[table.reads["reader"] == model]
+    for c in right:
+        same = reads[(reads["truth"] == c["truth"]) & (reads["label"] == reads["truth"])]
+        best = max(same.apply(lambda r: r[f"score_{r['label']}"], axis=1))
+        assert c["probability"] == pytest.approx(best)
+
+
+def test_example_cases_keep_to_their_site_group(study):
+    table, comparison = study
+    external = set(table.site_group("external").reads["case"])
+    _, chosen = _choices(table, comparison, group="external")
+    assert chosen and {c["case"] for c in chosen} <= external
+
+
+def test_example_cases_figure_renders_images_heat_maps_and_gaps(study):
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 64))
+    heat = np.zeros((16, 16))
+    heat[4:8, 4:8] = 1.0
+    cases = [
+        figures.ExampleCase(case="1", truth="A", predicted="A", probability=0.9, correct=True,
+                            image=image, heat=heat, readers_right=3, readers_total=4),
+        figures.ExampleCase(case="2", truth="B", predicted="C1", probability=None,
+                            correct=False, image=None),
+    ]
+    assert cases[0].caption() == "case 1\ntruth A, model A (0.90)\nreaders right 3/4"
+    assert cases[1].caption() == "case 2\ntruth B, model C1"
+    assert_png(figures.example_cases_figure(cases))
+    assert_svg(figures.example_cases_figure(cases, fmt="svg"))
+    with pytest.raises(ValueError, match="2-D"):
+        figures.example_cases_figure([figures.ExampleCase(
+            case="3", truth="A", predicted="A", probability=0.5, correct=True,
+            image=np.zeros((2, 3, 4)))])
+
+
+def test_report_figure_specs_are_unique_and_each_one_draws(study):
+    table, comparison = study
+    specs = figures.report_figure_specs(comparison)
+    assert len({s["name"] for s in specs}) == len(specs)
+    kinds = {s["kind"] for s in specs}
+    assert kinds == {"roc", "confusion", "forest", "agreement", "reading_time"}
+    # One figure per kind and site group; each one draws.
+    assert len(specs) == len({(s["kind"], s["site_group"], s.get("endpoint")) for s in specs})
+    for spec in [s for s in specs if s["site_group"] == "external" or s["kind"] ==
+                 "reading_time"]:
+        assert_png(figures.draw_report_figure(spec, table, comparison))
+    with pytest.raises(ValueError, match="spec kind"):
+        figures.draw_report_figure({"kind": "pie", "site_group": "all"}, table, comparison)
+
+
+def test_the_confusion_grid_holds_every_rater_of_the_group(study):
+    _, comparison = study
+    g = comparison["site_groups"][0]
+    names = [r["reader"] for r in (*g["models"], *g["seniority_groups"], *g["readers"])]
+    svg = figures.confusion_grid_figure(comparison, fmt="svg")
+    assert_svg(svg)
+    for name in names:
+        assert name in svg
+    assert_png(figures.confusion_grid_figure(comparison, raters=names[:2], site_group="all"))
+    with pytest.raises(ValueError, match="rater"):
+        figures.confusion_grid_figure(comparison, raters=["nobody"])
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")
+def test_the_pdf_text_is_real_text_in_latin_1(study, tmp_path):
+    _, comparison = study
+    design = {"slug": "s", "title": "Hips \u2212 JIC \u2265 B, \u03ba"}
+    path = tmp_path / "r.pdf"
+    path.write_bytes(report_pdf.render_pdf(comparison, design, []))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert "Study: Hips - JIC >= B, kappa (s)" in text
+    reader = comparison["site_groups"][0]["readers"][0]["reader"]
+    assert "Findings (plain language):" in text and reader in text
+    assert "p = <" not in text  # "p < 0.001", not "p = <0.001"

@@ -12,60 +12,36 @@ from django.urls import reverse
 
 from analysis.compare import compare
 from analysis.report_pdf import fmt_ci, fmt_num
-from inference.models import ModelVersion, Prediction
+from inference.models import Prediction
 from readers.models import Membership, ReaderProfile, StudyReport
+from readers.pixels import heatmap_bytes, heatmap_on_image
 from readers.services import reports
 from readers.services.exports import study_export_long_table
-from readers.services.partitions import study_partition
 from readers.services.reading import read_submit, session_create
-from tests.readers.factories import make_case
+from readers.storage import media_path
+from tests.readers import report_study as report_study_builder
 
 pytestmark = pytest.mark.django_db
-LABELS = ["A", "B", "C1", "C2"]
-SHA = "7a" * 32
+LABELS = report_study_builder.LABELS
+SHA = report_study_builder.SHA
 N_BOOT = 30
 
 
 @pytest.fixture
-def cast(django_user_model, study):
-    users = {name: django_user_model.objects.create_user(name)
-             for name in ("alice", "bob", "charlie", "dave", "erin")}
-    Membership.objects.create(study=study, user=users["alice"], role="researcher")
-    for name, seniority in (("bob", "chief"), ("dave", "attending"), ("erin", "resident")):
-        ReaderProfile.objects.create(user=users[name], seniority=seniority, years_experience=9)
-        Membership.objects.create(study=study, user=users[name], role="reader")
-    return users  # charlie: should have no access
+def built_study(study, site, external_site, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return report_study_builder.build(study=study, site=site, external_site=external_site,
+                                      django_user_model=django_user_model)
 
 
 @pytest.fixture
-def report_study(study, site, external_site, cast):
-    for n in range(40):
-        make_case(study=study, site=site, patient=f"P{n // 2}", side="LR"[n % 2],
-                  label=LABELS[n % 4])
-    for n in range(12):
-        make_case(study=study, site=external_site, patient=f"E{n}", label=LABELS[(n + 1) % 4])
-    study_partition(study=study, seed=3)
-    for i, name in enumerate(("bob", "dave", "erin")):
-        session = session_create(study=study, reader=cast[name], name="R1",
-                                 condition="unaided")
-        for item in session.items.select_related("image__reference"):
-            truth = item.image.reference.label
-            wrong = (item.position + i) % 3 == 0
-            label = LABELS[min(3, LABELS.index(truth) + 1)] if wrong else truth
-            read_submit(item=item, stage="unaided", label=label, confidence=50 + 15 * i,
-                        time_ms=2000 + 37 * item.position, request_id=uuid.uuid4())
-    version = ModelVersion.objects.create(
-        sha256=SHA, name="m", architecture="tiny", input_size=32, labels=LABELS,
-        card={"task": "JIC grading"}, weights_file=f"models/{SHA}.pt", format="state_dict")
-    rng = np.random.default_rng(5)
-    for image in study.images.select_related("reference"):
-        logits = rng.normal(size=4)
-        logits[LABELS.index(image.reference.label)] += 1.5
-        p = np.exp(logits) / np.exp(logits).sum()
-        Prediction.objects.create(model_version=version, image=image,
-                                  probabilities=[float(x) for x in p],
-                                  predicted_label=LABELS[int(np.argmax(p))])
-    return study
+def cast(built_study):
+    return built_study.users  # alice researcher; bob, dave, erin readers; charlie no access
+
+
+@pytest.fixture
+def report_study(built_study):
+    return built_study.study
 
 
 @pytest.fixture
@@ -197,3 +173,58 @@ def test_the_build_button_queues_a_report_that_the_task_builds(client, cast, rep
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(reverse("reports:build", args=[report_study.slug]))
     assert callbacks == [] and StudyReport.objects.count() == 1
+
+
+def test_the_report_shows_example_cases_right_and_wrong_with_the_heat_map(client, cast,
+                                                                         report_study, built):
+    examples = [f for f in built.figures if f["kind"] == "examples"]
+    # Internal and external cases each get the model's right and wrong calls.
+    assert [f["site_group"] for f in examples] == ["internal", "external"]
+    predictions = {str(p.image_id): p for p in Prediction.objects.select_related(
+        "image__reference")}
+    for spec in examples:
+        assert spec["model"] == f"model:{SHA[:12]}"
+        right = [c for c in spec["cases"] if c["correct"]]
+        wrong = [c for c in spec["cases"] if not c["correct"]]
+        assert 1 <= len(right) <= reports.EXAMPLES_PER_ROW and len(wrong) <= 4
+        for c in spec["cases"]:
+            p = predictions[c["case"]]
+            assert (c["truth"], c["predicted"]) == (p.image.reference.label, p.predicted_label)
+            assert (p.image.partition == "external") == (spec["site_group"] == "external")
+            assert c["readers_total"] == 3
+    client.force_login(cast["alice"])
+    body = client.get(reverse("reports:detail", args=[report_study.slug, built.pk])).content
+    assert b"Example cases: the model right and wrong" in body
+    spec = examples[0]
+    url = reverse("reports:figure", args=[report_study.slug, built.pk, spec["name"]])
+    png = b"".join(client.get(url).streaming_content)
+    assert png.startswith(b"\x89PNG")
+    # The heat maps are drawn: without their files the same cases draw differently.
+    assert any(predictions[c["case"]].heatmap_file for c in spec["cases"])
+    again = reports._draw_examples(spec, report_study, built.design)
+    assert again == png
+    for name in {p.heatmap_file for p in predictions.values() if p.heatmap_file}:
+        media_path(name).unlink()
+    assert reports._draw_examples(spec, report_study, built.design) != png
+    # A lost cached array leaves a labelled gap, not a failed report.
+    media_path(predictions[spec["cases"][0]["case"]].image.array_file.name).unlink()
+    assert reports._draw_examples(spec, report_study, built.design).startswith(b"\x89PNG")
+
+
+def test_the_heat_map_loses_the_padding_of_the_models_square_input():
+    heat = np.zeros((16, 16))
+    heat[3:13] = 1.0  # 40 x 64 padded to 64 x 64 (12 rows above and below), resized to 16
+    covered = heatmap_on_image(heat, (40, 64))
+    assert covered.shape == (10, 16) and (covered == 1).all()
+    covered = heatmap_on_image(report_study_builder.HEAT, (48, 80))
+    assert covered.shape == (20, 32) and (covered == 1).all()
+    tall = np.zeros((16, 16))
+    tall[:, 4:12] = 1.0  # 64 x 32 padded left and right by 16 columns
+    assert (heatmap_on_image(tall, (64, 32)) == 1).all()
+    assert heatmap_on_image(tall, (16, 16)) is tall  # square image: nothing to drop
+    np.save(media_path("h.npy"), heat)
+    data, rows, columns = heatmap_bytes(name="h.npy", shape=(40, 64))
+    assert (rows, columns) == (10, 16) and set(data) == {255}
+    assert heatmap_bytes(name="h.npy")[1:] == (16, 16)
+    with pytest.raises(ValueError, match="2-D"):
+        heatmap_on_image(np.zeros((2, 2, 2)), (4, 4))
