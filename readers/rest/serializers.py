@@ -9,6 +9,9 @@ from rest_framework import serializers
 from inference.models import InferenceJob, ModelVersion, Prediction
 from readers.models import Image, Read, ReadingSession, Site, Study
 
+# Shapes of JSON fields for the OpenAPI schema (``Meta.json_schema``; readers.rest.schema).
+STRINGS = {"type": "array", "items": {"type": "string"}}
+
 
 class StudySerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField(help_text="The requesting user's role here.")
@@ -20,6 +23,16 @@ class StudySerializer(serializers.ModelSerializer):
             "washout_days", "revisions_allowed", "confidence_max", "synthetic", "created_at",
             "role",
         ]
+        json_schema = {
+            "label_scheme": {"type": "array", "items": {
+                "type": "object", "required": ["code"],
+                "properties": {k: {"type": "string"} for k in ("code", "name", "definition")},
+            }},
+            "endpoints": {"type": "array", "items": {
+                "type": "object", "required": ["name", "positive"],
+                "properties": {"name": {"type": "string"}, "positive": STRINGS},
+            }},
+        }
 
     def get_role(self, study: Study) -> str:
         return self.context["roles"].role_in(study.pk)
@@ -70,7 +83,7 @@ class SessionSerializer(_StaffFieldsMixin, serializers.ModelSerializer):
         slug_field="username", read_only=True, help_text="Staff only."
     )
     repeat_of = serializers.SlugRelatedField(
-        slug_field="token", read_only=True, help_text="Staff only."
+        slug_field="token", read_only=True, allow_null=True, help_text="Staff only."
     )
 
     class Meta:
@@ -130,6 +143,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "id", "sha256", "name", "architecture", "input_size", "labels", "format",
             "synthetic", "training_study", "card", "created_at",
         ]
+        json_schema = {"labels": STRINGS}
 
     def _trained_here_or_nowhere(self, version: ModelVersion) -> bool:
         return (
@@ -158,6 +172,10 @@ class InferenceJobSerializer(serializers.ModelSerializer):
             "heatmaps", "status", "n_total", "n_done", "n_failed", "percent", "error",
             "timings", "attempts", "created_at", "started_at", "finished_at",
         ]
+        json_schema = {
+            "partitions": STRINGS,
+            "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+        }
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -171,6 +189,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id", "study", "case", "model_version", "job", "probabilities", "predicted_label",
             "has_heatmap", "created_at",
         ]
+        json_schema = {"probabilities": {"type": "array", "items": {"type": "number"}}}
 
     def get_has_heatmap(self, prediction: Prediction) -> bool:
         return bool(prediction.heatmap_file)

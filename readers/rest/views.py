@@ -11,6 +11,7 @@ from rest_framework.pagination import PageNumberPagination
 
 from readers.rest import permissions as perms
 from readers.rest import serializers
+from readers.rest.schema import ReadOnlyAutoSchema
 
 
 class QueryFilter(BaseFilterBackend):
@@ -74,6 +75,7 @@ class ScopedViewSet(viewsets.ReadOnlyModelViewSet):
     query_filters: dict[str, tuple[str | None, type, str]] = {}
     filter_backends = [QueryFilter]
     pagination_class = Pagination
+    schema = ReadOnlyAutoSchema()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication first: anonymous is a 401
