@@ -136,29 +136,50 @@ def paired_rows(group: dict) -> tuple[list[str], list[list[str]]]:
     return PAIRED_HEADER, rows
 
 
-MRMC_HEADER = ["analysis", "endpoint", "readers", "estimate [95% CI]", "df", "p",
-               "model AUC", "mean reader AUC"]
+MRMC_HEADER = ["analysis", "endpoint", "readers", "comparison", "difference [95% CI]", "df",
+               "p", "AUCs"]
+
+
+def mrmc_tests(m: dict, key: str) -> list[dict]:
+    """The comparisons of one MRMC analysis under ``key`` (``"rrrc"``, ``"rrfc"``, ...): the
+    model-vs-readers analysis holds one test, the comparison of conditions a test whose
+    ``comparisons`` list each pair of treatments. Each as ``{comparison, estimate, ci, df,
+    pvalue}``."""
+    t = (m.get("result") or {}).get(key)
+    if not t:
+        return []
+    if "comparisons" in t:
+        return [{"comparison": c.get("comparison") or "-", "estimate": c.get("estimate"),
+                 "ci": c.get("ci"), "df": c.get("df", t.get("df2")),
+                 "pvalue": c.get("pvalue", t.get("pvalue"))} for c in t["comparisons"]]
+    return [{"comparison": t.get("comparison") or "model - readers", "estimate": t["estimate"],
+             "ci": t["ci"], "df": t.get("df"), "pvalue": t.get("pvalue")}]
+
+
+def _mrmc_aucs(res: dict) -> str:
+    if "model_auc" in res:
+        return (f"model {fmt_num(res.get('model_auc'))}, mean reader "
+                f"{fmt_num(res.get('mean_reader_auc'))}")
+    estimates = (res.get("rrrc") or {}).get("treatment_estimates") or []
+    return ", ".join(f"{e['treatment']} {fmt_num(e['estimate'])}" for e in estimates) or "-"
 
 
 def mrmc_rows(group: dict) -> tuple[list[str], list[list[str]]]:
     """Obuchowski-Rockette / Hillis results: random readers and cases (RRRC), and fixed readers
-    (RRFC), per analysis and endpoint."""
+    (RRFC), per analysis (model vs readers; the reading conditions) and endpoint."""
     rows = []
     for m in group["mrmc"]:
         res = m.get("result") or {}
         n = str(len(m.get("readers") or []))
         if not res:
-            rows.append([m["analysis"], m.get("endpoint") or "-", n, m.get("reason") or "-",
-                         "-", "-", "-", "-"])
+            rows.append([m["analysis"], m.get("endpoint") or "-", n, "-",
+                         m.get("reason") or "-", "-", "-", "-"])
             continue
         for key in ("rrrc", "rrfc"):
-            t = res.get(key)
-            if not t:
-                continue
-            rows.append([f"{m['analysis']} ({key.upper()})", m.get("endpoint") or "-", n,
-                         _est_ci(t["estimate"], t["ci"]), fmt_num(t.get("df"), 1),
-                         fmt_p(t.get("pvalue")), fmt_num(res.get("model_auc")),
-                         fmt_num(res.get("mean_reader_auc"))])
+            for t in mrmc_tests(m, key):
+                rows.append([f"{m['analysis']} ({key.upper()})", m.get("endpoint") or "-", n,
+                             t["comparison"], _est_ci(t["estimate"], t["ci"]),
+                             fmt_num(t["df"], 1), fmt_p(t["pvalue"]), _mrmc_aucs(res)])
     return MRMC_HEADER, rows
 
 
@@ -225,14 +246,12 @@ def findings(comparison: dict, *, alpha: float = ALPHA) -> dict[str, list[str]]:
                 f"{p_is(m.get('p'))}, Holm {p_is(m.get('p_holm'))}: "
                 f"{_verdict(m.get('p_holm'), alpha, adjusted=True)}.")
         for mr in g["mrmc"]:
-            t = (mr.get("result") or {}).get("rrrc")
-            if not t:
-                continue
-            lines.append(
-                f"MRMC ({mr['analysis']}, {mr.get('endpoint') or '-'}, Obuchowski-Rockette "
-                f"with Hillis df, random readers and cases): difference "
-                f"{fmt_num(t['estimate'])} {pct} CI {fmt_ci(t['ci'])}, "
-                f"{p_is(t.get('pvalue'))}: {_verdict(t.get('pvalue'), alpha, adjusted=False)}.")
+            for t in mrmc_tests(mr, "rrrc"):
+                lines.append(
+                    f"MRMC ({mr['analysis']}, {mr.get('endpoint') or '-'}, Obuchowski-Rockette "
+                    f"with Hillis df, random readers and cases): AUC difference "
+                    f"{t['comparison']} {fmt_num(t['estimate'])} {pct} CI {fmt_ci(t['ci'])}, "
+                    f"{p_is(t['pvalue'])}: {_verdict(t['pvalue'], alpha, adjusted=False)}.")
         out[g["name"]] = lines
     return out
 

@@ -25,10 +25,13 @@ from django.db import transaction
 from readers.models import Membership, Read, ReaderProfile, ReadingSession, SessionCase, Study
 from readers.services.reading import read_submit, sessions_create_audited
 
-__all__ = ["PANEL", "SIMULATED_SESSION_NAME", "SimulatedReader", "SimulatedReads",
-           "panel_simulate", "simulated_panel_create"]
+__all__ = ["AIDED_SESSION_NAME", "PANEL", "SIMULATED_SESSION_NAME", "SimulatedReader",
+           "SimulatedReads", "panel_simulate", "panel_simulate_aided", "simulated_panel_create"]
 
 SIMULATED_SESSION_NAME = "SIMULATED panel (unaided)"
+AIDED_SESSION_NAME = "SIMULATED panel (AI-aided)"
+AIDED_OVERRIDE = ("SIMULATED panel: its reads are drawn at random, so there is no memory of "
+                  "the unaided round to wash out")
 _REQUEST_NS = uuid.UUID("5b1d0c3e-8a7f-4c52-9d2e-2f6a1c9e7b40")  # request ids of simulated reads
 
 
@@ -42,6 +45,12 @@ class SimulatedReader:
     years_experience: int
     accuracy: float
     median_seconds: float
+
+    @property
+    def reliance(self) -> float:
+        """Probability of taking the model's call, when it differs from one's own, in an
+        AI-aided read: higher for less accurate (junior) readers, 0.19 to 0.43 on the panel."""
+        return float(np.clip(1.0 - self.accuracy + 0.05, 0.05, 0.95))
 
 
 PANEL: tuple[SimulatedReader, ...] = (
@@ -123,13 +132,55 @@ def panel_simulate(truth: Sequence[str], *, labels: Sequence[str], rng: np.rando
     return out
 
 
+def panel_simulate_aided(unaided: dict[str, SimulatedReads], truth: Sequence[str],
+                         model: Sequence[str], *, labels: Sequence[str],
+                         rng: np.random.Generator,
+                         panel: Sequence[SimulatedReader] = PANEL) -> dict[str, SimulatedReads]:
+    """Draw the panel's AI-aided reads of the same cases, given its ``unaided`` reads and the
+    ``model``'s call on each case.
+
+    A reader starts from their unaided answer, redrawn with probability 0.15 (a reader does not
+    answer the same case the same way every time: a fresh :func:`panel_simulate` draw). Where
+    the model's call differs, they take it with probability ``reader.reliance`` when the model
+    is right and a third of that when it is wrong (people catch many, not all, of a model's
+    errors: automation bias). Confidence rises by 6 where the answer agrees with the model and
+    falls by 4 where it does not; time on case is 0.85 times the unaided draw.
+    """
+    labels = [str(x) for x in labels]
+    truth = np.array([str(x) for x in truth], dtype=object)
+    model = np.array([str(x) for x in model], dtype=object)
+    if model.shape != truth.shape:
+        raise ValueError(f"model: got {model.size} calls for {truth.size} cases")
+    unknown = sorted(set(model) - set(labels))
+    if unknown:
+        raise ValueError(f"model: classes {unknown} are not in labels {labels}")
+    fresh = panel_simulate(list(truth), labels=labels, rng=rng, panel=panel)
+    model_right = model == truth
+    out: dict[str, SimulatedReads] = {}
+    for reader in panel:
+        base, again = unaided[reader.username], fresh[reader.username]
+        answer = np.where(rng.random(truth.size) < 0.15, again.labels, base.labels)
+        take = rng.random(truth.size) < np.where(model_right, reader.reliance,
+                                                 reader.reliance / 3.0)
+        answer = np.where((answer != model) & take, model, answer).astype(object)
+        confidence = base.confidence + np.where(answer == model, 6, -4)
+        out[reader.username] = SimulatedReads(
+            labels=answer, confidence=np.clip(confidence, 40, 95).astype(int),
+            time_ms=np.rint(base.time_ms * 0.85).astype(int))
+    return out
+
+
 def simulated_panel_create(*, study: Study, seed: int, by=None,
-                           panel: Sequence[SimulatedReader] = PANEL) -> int:
+                           panel: Sequence[SimulatedReader] = PANEL,
+                           model_version=None) -> int:
     """Add the SIMULATED ``panel`` to ``study``: accounts without a usable password, reader
     profiles and memberships, one unaided session each on the reading cases, and a read on every
-    session case that has a reference label. Reads go through :func:`read_submit` with request
-    ids derived from the session and case, so a second call adds nothing. Returns the number of
-    reads created."""
+    session case that has a reference label. With ``model_version`` (which must have predicted
+    every reading case), also a second, AI-aided session each showing that model, read by
+    :func:`panel_simulate_aided` (its washout overridden with a recorded reason: simulated
+    readers remember nothing). Reads go through :func:`read_submit` with request ids derived
+    from the session and case, so a second call adds nothing. Returns the number of reads
+    created."""
     user_model = get_user_model()
     with transaction.atomic():
         readers = []
@@ -145,12 +196,12 @@ def simulated_panel_create(*, study: Study, seed: int, by=None,
             Membership.objects.get_or_create(study=study, user=user,
                                              defaults={"role": Membership.Role.READER})
             readers.append(user)
-        new = [u for u in readers if not ReadingSession.objects.filter(
-            study=study, reader=u, name=SIMULATED_SESSION_NAME).exists()]
-        if new:
-            sessions_create_audited(study=study, readers=new, name=SIMULATED_SESSION_NAME,
-                                    condition=ReadingSession.Condition.UNAIDED, by=by,
-                                    base_seed=seed)
+        _sessions_for(study, readers, SIMULATED_SESSION_NAME, ReadingSession.Condition.UNAIDED,
+                      by=by, seed=seed)
+        if model_version is not None:
+            _sessions_for(study, readers, AIDED_SESSION_NAME, ReadingSession.Condition.AI_AIDED,
+                          by=by, seed=seed + 1, override_reason=AIDED_OVERRIDE,
+                          model_version=model_version)
     items = list(SessionCase.objects.filter(
         session__study=study, session__name=SIMULATED_SESSION_NAME,
         session__reader__in=readers, image__reference__isnull=False,
@@ -159,8 +210,37 @@ def simulated_panel_create(*, study: Study, seed: int, by=None,
     truth = {it.image_id: it.image.reference.label for it in items}
     # Draw on every case in case-id order, so a reader's answers do not depend on what is
     # already stored (a resumed run draws the same answers for the cases still unread).
-    draws = panel_simulate([truth[i] for i in image_ids], labels=study.label_codes,
-                           rng=np.random.default_rng(seed), panel=panel)
+    rng = np.random.default_rng(seed)
+    draws = panel_simulate([truth[i] for i in image_ids], labels=study.label_codes, rng=rng,
+                           panel=panel)
+    created = _submit(study, items, draws, image_ids, stage=Read.Stage.UNAIDED)
+    if model_version is None:
+        return created
+    from inference.models import Prediction
+
+    calls = dict(Prediction.objects.filter(model_version=model_version, image_id__in=image_ids)
+                 .values_list("image_id", "predicted_label"))
+    aided = panel_simulate_aided(draws, [truth[i] for i in image_ids],
+                                 [calls[i] for i in image_ids], labels=study.label_codes,
+                                 rng=rng, panel=panel)
+    aided_items = list(SessionCase.objects.filter(
+        session__study=study, session__name=AIDED_SESSION_NAME, session__reader__in=readers,
+        image_id__in=image_ids,
+    ).select_related("session", "session__reader").order_by("image_id"))
+    return created + _submit(study, aided_items, aided, image_ids, stage=Read.Stage.AIDED)
+
+
+def _sessions_for(study, readers, name, condition, *, by, seed, override_reason="",
+                  model_version=None) -> None:
+    new = [u for u in readers
+           if not ReadingSession.objects.filter(study=study, reader=u, name=name).exists()]
+    if new:
+        sessions_create_audited(study=study, readers=new, name=name, condition=condition, by=by,
+                                base_seed=seed, override_reason=override_reason,
+                                model_version=model_version)
+
+
+def _submit(study, items, draws, image_ids, *, stage) -> int:
     column = {image_id: j for j, image_id in enumerate(image_ids)}
     scale = study.confidence_max / 100.0
     read_items = set(Read.objects.filter(item__in=items).values_list("item_id", flat=True))
@@ -171,7 +251,7 @@ def simulated_panel_create(*, study: Study, seed: int, by=None,
                 continue
             sim, j = draws[it.session.reader.get_username()], column[it.image_id]
             result = read_submit(
-                item=it, stage=Read.Stage.UNAIDED, label=str(sim.labels[j]),
+                item=it, stage=stage, label=str(sim.labels[j]),
                 confidence=int(round(sim.confidence[j] * scale)), time_ms=int(sim.time_ms[j]),
                 request_id=uuid.uuid5(_REQUEST_NS, f"{it.session.token}:{it.pk}"),
                 comment="SIMULATED read",

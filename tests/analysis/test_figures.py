@@ -290,3 +290,23 @@ def test_the_pdf_text_is_real_text_in_latin_1(study, tmp_path):
     reader = comparison["site_groups"][0]["readers"][0]["reader"]
     assert "Findings (plain language):" in text and reader in text
     assert "p = <" not in text  # "p < 0.001", not "p = <0.001"
+
+
+def test_the_report_states_the_unaided_vs_ai_aided_mrmc(tmp_path):
+    df = simulate_long_table(labels=LABELS, n_cases=80, n_readers=3, aided=True, seed=1)
+    comparison = compare(df, labels=LABELS, n_bootstrap=20, seed=0).to_dict()
+    g = comparison["site_groups"][0]
+    conditions = [m for m in g["mrmc"] if m["analysis"] == "conditions" and m.get("result")]
+    assert conditions
+    header, rows = report_pdf.mrmc_rows(g)
+    aided = [r for r in rows if r[0] == "conditions (RRRC)"]
+    assert len(aided) == len(conditions)
+    for m, row in zip(conditions, aided, strict=True):
+        c = m["result"]["rrrc"]["comparisons"][0]
+        assert row[3] == c["comparison"] == "unaided - AI-aided"
+        assert row[4] == f"{report_pdf.fmt_num(c['estimate'])} {report_pdf.fmt_ci(c['ci'])}"
+        assert row[6] == report_pdf.fmt_p(c["pvalue"])
+        assert row[7].startswith("unaided ") and ", AI-aided " in row[7]
+    found = report_pdf.findings(comparison)[g["name"]]
+    assert sum("AUC difference unaided - AI-aided" in line for line in found) == len(conditions)
+    assert report_pdf.render_pdf(comparison, {"slug": "s"}, []).startswith(b"%PDF")

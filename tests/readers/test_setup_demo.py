@@ -51,10 +51,18 @@ def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_
     assert all(s.items.count() == reading.count() for s in sessions)
     assert not Read.objects.filter(item__session__in=human).exists()
 
-    # The SIMULATED panel: labelled as such, every reading case read once by each reader.
+    # The SIMULATED panel: labelled as such, every reading case read once by each reader
+    # unaided, and once more AI-aided with the shipped model shown.
     simulated = sessions.filter(reader__username__startswith="sim-")
-    assert {s.reader.username for s in simulated} == {r.username for r in PANEL}
+    assert sorted(s.reader.username for s in simulated) == sorted(
+        [r.username for r in PANEL] * 2)
     assert all("SIMULATED" in s.name for s in simulated)
+    aided = simulated.filter(condition="ai_aided")
+    shipped = Prediction.objects.filter(image__in=reading).first().model_version
+    assert aided.count() == len(PANEL) and all(s.model_version == shipped for s in aided)
+    assert all(s.washout_override_reason.startswith("SIMULATED") for s in aided)
+    assert set(Read.objects.filter(item__session__in=aided).values_list("stage", flat=True)) \
+        == {"aided"}
     assert "SIMULATED reader panel" in text and "sim-*" in text
     seniorities = ReaderProfile.objects.filter(user__username__startswith="sim-")
     assert sorted(seniorities.values_list("seniority", flat=True)) == sorted(
@@ -76,6 +84,9 @@ def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_
     everyone = report.result["site_groups"][0]
     assert {r["reader"] for r in everyone["readers"]} >= {r.username for r in PANEL}
     assert len(everyone["models"]) == 1
+    # Both conditions are there: the unaided vs AI-aided MRMC is in the report.
+    assert report.result["conditions"] == ["ai_aided", "unaided"]
+    assert report.result["primary_condition"] == "unaided"
 
     counts = (images.count(), Prediction.objects.count(), sessions.count(),
               Read.objects.count(), StudyReport.objects.count())

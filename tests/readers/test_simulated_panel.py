@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from readers.services.simulated_panel import PANEL, SimulatedReader, panel_simulate
+from readers.services.simulated_panel import (
+    PANEL,
+    SimulatedReader,
+    panel_simulate,
+    panel_simulate_aided,
+)
 
 LABELS = ["A", "B", "C1", "C2"]
 
@@ -76,3 +81,57 @@ def test_it_rejects_a_class_outside_the_scheme_and_a_bad_accuracy():
     bad = SimulatedReader("sim-x", "chief", 1, 1.0, 20.0)
     with pytest.raises(ValueError, match="accuracy of sim-x: got 1.0"):
         panel_simulate(["A"], labels=LABELS, rng=rng, panel=[bad])
+
+
+def _model_calls(truth, accuracy, seed):
+    """A model right with probability ``accuracy``, else one class off."""
+    rng = np.random.default_rng(seed)
+    t = np.array([LABELS.index(x) for x in truth])
+    off = np.where(t == 0, 1, t - 1)
+    return list(np.array(LABELS, dtype=object)[np.where(rng.random(t.size) < accuracy, t, off)])
+
+
+def test_ai_aided_reads_follow_a_good_model_more_for_juniors_and_keep_some_own_errors():
+    truth = _truth(400, seed=11)
+    model = _model_calls(truth, 0.9, seed=1)
+    unaided = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(3))
+    aided = panel_simulate_aided(unaided, truth, model, labels=LABELS,
+                                 rng=np.random.default_rng(4))
+    model_arr = np.array(model, dtype=object)
+    gains = {}
+    for r in PANEL:
+        before, after = unaided[r.username], aided[r.username]
+        gains[r.username] = _accuracy(after, truth) - _accuracy(before, truth)
+        # Agreement with the model rises, but is not total: readers keep their own answers.
+        agree_before = np.mean(before.labels == model_arr)
+        agree_after = np.mean(after.labels == model_arr)
+        assert agree_before < agree_after < 0.99
+        assert np.array_equal(after.time_ms, np.rint(before.time_ms * 0.85).astype(int))
+        assert after.confidence.min() >= 40 and after.confidence.max() <= 95
+    assert all(g > 0 for g in gains.values())
+    assert gains["sim-attending-2"] > gains["sim-chief-1"]  # juniors rely on the model more
+
+
+def test_a_bad_model_drags_aided_reads_down_a_little():
+    truth = _truth(400, seed=12)
+    model = _model_calls(truth, 0.3, seed=2)
+    unaided = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(5))
+    aided = panel_simulate_aided(unaided, truth, model, labels=LABELS,
+                                 rng=np.random.default_rng(6))
+    chief = "sim-chief-1"
+    assert _accuracy(aided[chief], truth) < _accuracy(unaided[chief], truth)
+
+
+def test_aided_reads_are_seeded_and_check_the_models_calls():
+    truth = _truth(50, seed=13)
+    model = _model_calls(truth, 0.8, seed=3)
+    unaided = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(1))
+    one = panel_simulate_aided(unaided, truth, model, labels=LABELS, rng=np.random.default_rng(2))
+    two = panel_simulate_aided(unaided, truth, model, labels=LABELS, rng=np.random.default_rng(2))
+    assert all(np.array_equal(one[n].labels, two[n].labels) for n in one)
+    with pytest.raises(ValueError, match="model: got 49 calls for 50 cases"):
+        panel_simulate_aided(unaided, truth, model[:-1], labels=LABELS,
+                             rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"model: classes \['X'\]"):
+        panel_simulate_aided(unaided, truth, ["X"] + model[1:], labels=LABELS,
+                             rng=np.random.default_rng(0))

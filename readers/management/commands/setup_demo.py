@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from readers import selectors
-from readers.models import Membership, ReaderProfile, Site, Study
+from readers.models import READING_PARTITIONS, Membership, ReaderProfile, Site, Study
 from readers.services.partitions import study_partition
 from readers.services.reading import sessions_create_audited
 from readers.services.reports import study_report_build
@@ -140,19 +140,34 @@ class Command(BaseCommand):
                 by=coordinator, base_seed=seed,
             )
 
+    @staticmethod
+    def _model_version(study: Study):
+        """The shipped model: the latest version with predictions on the study."""
+        from inference.models import ModelVersion
+
+        return (ModelVersion.objects.filter(predictions__image__study=study).distinct()
+                .order_by("-pk").first())
+
     def _simulated_panel(self, study: Study, seed: int) -> None:
+        """The SIMULATED panel reads every reading case unaided and, where the shipped model
+        has predicted them all, once more AI-aided (so the report has unaided vs AI-aided)."""
         coordinator = get_user_model().objects.filter(username="coordinator").first()
-        n = simulated_panel_create(study=study, seed=seed, by=coordinator)
-        self.stdout.write(f"SIMULATED reader panel ({len(PANEL)} made-up readers): "
+        version = self._model_version(study)
+        reading = study.images.filter(partition__in=READING_PARTITIONS)
+        if version is not None and reading.exclude(
+                predictions__model_version=version).exists():
+            self.stdout.write("AI-aided SIMULATED round skipped: the model has not predicted "
+                              "every reading case yet (run make demo again once it has).")
+            version = None
+        n = simulated_panel_create(study=study, seed=seed, by=coordinator, model_version=version)
+        rounds = "unaided and AI-aided" if version is not None else "unaided"
+        self.stdout.write(f"SIMULATED reader panel ({len(PANEL)} made-up readers, {rounds}): "
                           f"{n} new simulated reads.")
 
     def _report(self, study: Study, seed: int):
         """Build the study report now; the shipped model (the latest version with predictions
         on the study) is the model it compares with the readers."""
-        from inference.models import ModelVersion
-
-        version = (ModelVersion.objects.filter(predictions__image__study=study).distinct()
-                   .order_by("-pk").first())
+        version = self._model_version(study)
         self.stdout.write(f"Building the study report ({DEMO_BOOTSTRAP} bootstrap resamples) ...")
         return study_report_build(study=study, model_version=version, seed=seed,
                                   n_bootstrap=DEMO_BOOTSTRAP)
