@@ -13,4 +13,5 @@ urlpatterns = [
     path("<slug:slug>/<int:pk>/report.pdf", report_views.report_pdf_view, name="pdf"),
     path("<slug:slug>/<int:pk>/figures/<slug:name>.png", report_views.report_figure,
          name="figure"),
+    path("<slug:slug>/<int:pk>/exports/<str:name>", report_views.report_export, name="export"),
 ]

@@ -42,6 +42,7 @@ def _report_context(report: StudyReport) -> dict:
                         for key, title in SECTIONS],
         })
     return {"groups": groups, "methods": comparison["methods"],
+            "exports": reports.report_exports(report),
             "exclusions": comparison.get("exclusions", []),
             "design_lines": report_pdf.design_lines({**report.design,
                                                      "code_version": report.code_version,
@@ -94,6 +95,25 @@ def report_pdf_view(request: HttpRequest, slug: str, pk: int) -> FileResponse:
     return FileResponse(path.open("rb"), content_type="application/pdf", as_attachment=True,
                         filename=f"{study.slug}-report-{report.input_hash[:12]}.pdf")
 
+
+
+EXPORT_TYPES = {".csv": "text/csv", ".imrmc": "text/plain",
+                ".json": "application/json",
+                ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@login_required
+@require_GET
+def report_export(request: HttpRequest, slug: str, pk: int, name: str) -> FileResponse:
+    """One file of the report's export bundle, as an attachment."""
+    study = study_for_researcher(user=request.user, slug=slug)
+    report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
+    path = reports.report_export_path(report, name)
+    if path is None:
+        raise Http404("No such export")
+    return FileResponse(path.open("rb"), as_attachment=True,
+                        content_type=EXPORT_TYPES.get(path.suffix, "application/octet-stream"),
+                        filename=f"{study.slug}-{report.input_hash[:12]}-{name}")
 
 
 @login_required

@@ -5,7 +5,9 @@ truth; the study design; the settings ``seed``, ``n_bootstrap``, model version a
 the code version), stored once per study and input hash, and built by the Celery task
 :func:`readers.tasks.build_study_report`. Asking again with unchanged inputs returns the same
 report; a new read, prediction, label or setting makes a new hash and a new report. Files live
-under ``MEDIA_ROOT/reports/<input hash>/``: ``result.json``, ``figures/*.png``, ``report.pdf``.
+under ``MEDIA_ROOT/reports/<input hash>/``: ``result.json``, ``figures/*.png``, ``report.pdf``
+and ``exports/`` (the long table and its dictionary, the iMRMC and MRMCaov files per endpoint,
+the XLSX workbook and ``results.json``: the data behind the report's numbers, for R or Excel).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -24,6 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from analysis import exports as analysis_exports
 from analysis import figures as fig
 from analysis.compare import compare
 from analysis.longtable import validate_long_table
@@ -50,6 +54,8 @@ from readers.storage import media_path
 __all__ = [
     "code_version",
     "example_specs",
+    "report_export_path",
+    "report_exports",
     "study_report_build",
     "study_report_design",
     "study_report_inputs",
@@ -59,6 +65,8 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
+EXPORTS_DIR = "exports"
+EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(csv|imrmc|xlsx|json)")
 EXAMPLES_PER_ROW = 4  # example cases the model got right, and as many it got wrong
 
 
@@ -263,6 +271,24 @@ def report_directory(report: StudyReport) -> Path:
     return Path(settings.MEDIA_ROOT) / "reports" / report.input_hash
 
 
+def report_exports(report: StudyReport) -> list[str]:
+    """File names of the report's export bundle (:func:`analysis.exports.write_bundle` of the
+    long table and comparison the report was built from), sorted; empty until it is built."""
+    directory = report_directory(report) / EXPORTS_DIR
+    if report.status != StudyReport.Status.DONE or not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir()
+                  if p.is_file() and EXPORT_NAME.fullmatch(p.name))
+
+
+def report_export_path(report: StudyReport, name: str) -> Path | None:
+    """The path of export ``name`` of ``report``, or ``None`` when it has no such file (only
+    names :func:`report_exports` lists: nothing outside the bundle's folder)."""
+    if name not in report_exports(report):
+        return None
+    return report_directory(report) / EXPORTS_DIR / name
+
+
 def report_figure_path(report: StudyReport, name: str) -> Path:
     return report_directory(report) / "figures" / f"{name}.png"
 
@@ -328,13 +354,15 @@ def _build(report: StudyReport, df) -> StudyReport:
         _progress(report, 5, "validating the long table")
         table = validate_long_table(df, labels=study.label_codes)
         _progress(report, 10, f"comparing ({report.n_bootstrap} bootstrap resamples)")
-        comparison = compare(table, endpoints=study.endpoints or None,
-                             n_bootstrap=report.n_bootstrap, seed=report.seed).to_dict()
+        result = compare(table, endpoints=study.endpoints or None,
+                         n_bootstrap=report.n_bootstrap, seed=report.seed)
         # Through JSON once, so the stored result and the page show the same numbers.
-        comparison = json.loads(json.dumps(comparison))
+        comparison = json.loads(json.dumps(result.to_dict()))
         directory = report_directory(report)
         (directory / "figures").mkdir(parents=True, exist_ok=True)
         (directory / "result.json").write_text(json.dumps(comparison, indent=1))
+        _progress(report, 35, "writing the exports")
+        analysis_exports.write_bundle(table, directory / EXPORTS_DIR, comparison=result)
         specs = (fig.report_figure_specs(comparison)
                  + example_specs(table, comparison, report.design))
         rendered = []

@@ -1,16 +1,21 @@
 """The study report: built from the exported long table exactly as compare() sees it, cached
 by the hash of its inputs, rendered as a page and a PDF, shown to researchers and admins only."""
 
+import io
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 
 import numpy as np
+import openpyxl
 import pytest
 from django.urls import reverse
 
 from analysis.compare import compare
+from analysis.exports import endpoint_slug
+from analysis.ratings import Endpoint
 from analysis.report_pdf import fmt_ci, fmt_num
 from inference.models import Prediction
 from readers.models import Membership, ReaderProfile, StudyReport
@@ -117,7 +122,8 @@ def test_it_hides_the_report_from_readers_outsiders_and_strangers(client, cast, 
             reverse("reports:detail", args=[report_study.slug, built.pk]),
             reverse("reports:pdf", args=[report_study.slug, built.pk]),
             reverse("reports:figure", args=[report_study.slug, built.pk,
-                                            built.figures[0]["name"]])]
+                                            built.figures[0]["name"]]),
+            reverse("reports:export", args=[report_study.slug, built.pk, "long_table.csv"])]
     for name in ("bob", "charlie"):
         client.force_login(cast[name])
         for url in urls:
@@ -228,3 +234,40 @@ def test_the_heat_map_loses_the_padding_of_the_models_square_input():
     assert heatmap_bytes(name="h.npy")[1:] == (16, 16)
     with pytest.raises(ValueError, match="2-D"):
         heatmap_on_image(np.zeros((2, 2, 2)), (4, 4))
+
+
+def test_the_report_carries_its_data_as_exports_that_reproduce_its_numbers(
+        client, cast, report_study, built, tmp_path):
+    names = reports.report_exports(built)
+    slugs = [endpoint_slug(Endpoint(e["name"], tuple(e["positive"])))
+             for e in built.result["endpoints"]]
+    assert len(slugs) == len(report_study.endpoints) >= 2
+    assert names == sorted(["long_table.csv", "long_table_dictionary.csv", "results.json",
+                            "study.xlsx", *(f"mrmc_{s}.csv" for s in slugs),
+                            *(f"imrmc_{s}.imrmc" for s in slugs)])
+    client.force_login(cast["alice"])
+    page = client.get(reverse("reports:detail", args=[report_study.slug, built.pk]))
+    files = {}
+    for name in names:
+        url = reverse("reports:export", args=[report_study.slug, built.pk, name])
+        assert f'href="{url}"' in page.content.decode()
+        response = client.get(url)
+        assert response.status_code == 200
+        assert f"{report_study.slug}-{built.input_hash[:12]}-{name}" in \
+            response["Content-Disposition"]
+        files[name] = b"".join(response.streaming_content)
+    assert json.loads(files["results.json"]) == built.result
+    # The downloaded long table through the analysis CLI gives the report's numbers.
+    (tmp_path / "long_table.csv").write_bytes(files["long_table.csv"])
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "compare", str(tmp_path / "long_table.csv"),
+         "--labels", ",".join(LABELS), "--bootstrap", str(N_BOOT), "--seed", "4", "--json",
+         *(f"--endpoint={e['name']}={','.join(e['positive'])}"
+           for e in built.result["endpoints"])],
+        capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(out.stdout) == built.result
+    assert openpyxl.load_workbook(io.BytesIO(files["study.xlsx"])).sheetnames
+    # Only the bundle's own files: nothing else of the report's folder, nothing outside it.
+    for name in ("result.json", "report.pdf", "..%2Fresult.json", "nothing.csv"):
+        url = reverse("reports:export", args=[report_study.slug, built.pk, "x"])[:-1] + name
+        assert client.get(url).status_code == 404, name
