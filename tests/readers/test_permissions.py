@@ -92,6 +92,7 @@ MATRIX = {
     "reports:detail": ("get", ("slug", "report"), READERS_OUT | {"rachel": 200}),
     "reports:pdf": ("get", ("slug", "report"), READERS_OUT),
     "reports:figure": ("get", ("slug", "report", "figure"), READERS_OUT),
+    "reports:export": ("get", ("slug", "report", "export"), READERS_OUT),
 }
 
 
@@ -110,6 +111,8 @@ def _url(name, needs, session_token, case_token, *, slug=None, job=None, report=
         kwargs["pk"] = report
     if "figure" in needs:
         kwargs["name"] = "roc-all"
+    if "export" in needs:
+        kwargs["name"] = "long_table.csv"
     if "session" in needs:
         kwargs["session_token"] = session_token
     if "case" in needs:
