@@ -385,7 +385,7 @@ def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, pri
                                               seed=seed) if n_bootstrap else None)
     # one pass for readers and groups: the model's resampled statistics are computed once
     paired = paired_comparisons(models, humans + groups, truth, patients=patients, rocs=rocs,
-                                eps=eps, boot=boot, k=k, level=level)
+                                eps=eps, boot=boot, k=k, level=level, notes=notes)
     group_names = {g.name for g in groups}
     paired_h = [p for p in paired if p["reader"] not in group_names]
     paired_g = [p for p in paired if p["reader"] in group_names]

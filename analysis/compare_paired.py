@@ -22,8 +22,10 @@ from analysis.resampling import ResampleWeights, statistics_from_confusion
 BOOTSTRAP_STATISTICS = ("accuracy", "kappa", "kappa_linear", "kappa_quadratic", "macro_f1")
 
 
-def paired_comparisons(models, others, truth, *, patients, rocs, eps, boot, k, level) -> list[dict]:
-    """Raw (un-adjusted) paired comparisons of every model with every rater of ``others``."""
+def paired_comparisons(models, others, truth, *, patients, rocs, eps, boot, k, level,
+                       notes: list | None = None) -> list[dict]:
+    """Raw (un-adjusted) paired comparisons of every model with every rater of ``others``.
+    A pair with no case read by both is left out, with a line in ``notes`` saying so."""
     pairs = []
     series: dict[tuple, int] = {}
     rows: list[tuple] = []  # (rater, common mask)
@@ -38,6 +40,10 @@ def paired_comparisons(models, others, truth, *, patients, rocs, eps, boot, k, l
     for m in models:
         for o in others:
             common = m.read & o.read
+            if not common.any():
+                if notes is not None:
+                    notes.append(f"{m.name} vs {o.name}: no case read by both; not compared")
+                continue
             correct_m = m.codes[common] == truth[common]
             correct_o = o.codes[common] == truth[common]
             pairs.append({

@@ -214,7 +214,11 @@ def roc_figure(table: LongTable, comparison: dict, *, endpoint: str, site_group:
            ylabel="sensitivity", title=f"{endpoint} ({', '.join(e['positive'])} positive), "
                                        f"{site_group} cases")
     ax.set_aspect("equal")
-    ax.legend(fontsize=6.5, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, loc="lower right")
+    else:  # one class only among these cases: no curve and no operating point
+        ax.text(0.5, 0.5, "no curve: the cases hold one side of the endpoint only",
+                ha="center", va="center", fontsize=8, transform=ax.transAxes)
     return render(fig, fmt)
 
 

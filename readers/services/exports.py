@@ -56,7 +56,8 @@ def study_export_long_table(*, study: Study,
         the study's.
     """
     codes = study.label_codes
-    rows = list(selectors.study_long_table(study=study))
+    rows = [row for row in selectors.study_long_table(study=study)
+            if row["partition"] in READING_PARTITIONS and row["truth"]]
     for version in study_export_model_versions(study=study, model_version=model_version):
         if list(version.labels) != codes:
             raise ValueError(

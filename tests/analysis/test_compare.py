@@ -389,3 +389,22 @@ def test_it_refuses_bad_options():
         compare(df, condition="aided")
     with pytest.raises(ValueError, match=r"names classes \['D'\] not in labels"):
         compare(df, endpoints=[("bad", ["D"])])
+
+
+def test_a_model_and_a_reader_with_no_case_in_common_are_not_compared_and_it_says_so():
+    rows = []
+    for c in range(16):
+        truth = ["A", "B"][c % 2]
+        if c < 8:
+            rows.append(dict(reader="r1", reader_kind="human", label=truth if c % 3 else "A"))
+        else:
+            rows.append(dict(reader="m", reader_kind="model", label=truth,
+                             score_A=0.7 if truth == "A" else 0.2,
+                             score_B=0.3 if truth == "A" else 0.8))
+        rows[-1].update(condition="unaided", session=1, case=f"c{c}", patient=f"p{c}",
+                        truth=truth)
+    result = compare(pd.DataFrame(rows), labels=["A", "B"], n_bootstrap=10).to_dict()
+    group = result["site_groups"][0]
+    assert group["model_vs_readers"] == []
+    assert "m vs r1: no case read by both; not compared" in group["notes"]
+    assert [r["reader"] for r in group["readers"]] == ["r1"]

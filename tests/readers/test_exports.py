@@ -73,6 +73,22 @@ def test_the_long_table_holds_the_reads_and_the_models_reading_cases(export_stud
     assert len(study_export_long_table(study=study)) == len(df)
 
 
+def test_reads_of_cases_without_truth_or_outside_the_reading_set_stay_out(export_study):
+    study, version = export_study
+    before = study_export_long_table(study=study, model_version=version)
+    read = study.images.filter(partition="test").first()
+    # One read case loses its reference label, another read case is moved to training.
+    read.reference.delete()
+    moved = study.images.filter(partition="external").first()
+    type(moved).objects.filter(pk=moved.pk).update(partition="train")
+    df = study_export_long_table(study=study, model_version=version)
+    gone = {str(read.pk), str(moved.pk)}
+    assert not set(df["case"]) & gone
+    assert len(df) == len(before) - 4 * 2  # three readers and the model, on each case
+    assert df["truth"].notna().all()
+    compare(df, labels=LABELS, n_bootstrap=0)  # analyses without a missing truth
+
+
 def test_the_exported_table_round_trips_through_the_compare_command(export_study, tmp_path,
                                                                    capsys):
     study, version = export_study
