@@ -97,11 +97,6 @@ def report_pdf_view(request: HttpRequest, slug: str, pk: int) -> FileResponse:
 
 
 
-EXPORT_TYPES = {".csv": "text/csv", ".imrmc": "text/plain",
-                ".json": "application/json",
-                ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-
-
 @login_required
 @require_GET
 def report_export(request: HttpRequest, slug: str, pk: int, name: str) -> FileResponse:
@@ -112,7 +107,7 @@ def report_export(request: HttpRequest, slug: str, pk: int, name: str) -> FileRe
     if path is None:
         raise Http404("No such export")
     return FileResponse(path.open("rb"), as_attachment=True,
-                        content_type=EXPORT_TYPES.get(path.suffix, "application/octet-stream"),
+                        content_type=reports.EXPORT_TYPES[path.suffix],
                         filename=f"{study.slug}-{report.input_hash[:12]}-{name}")
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from inference.models import InferenceJob, ModelVersion, Prediction
 from inference.selectors import model_versions_for_study
 from readers import selectors
-from readers.models import Image, Membership, Read, ReadingSession, Site, Study
+from readers.models import Image, Membership, Read, ReadingSession, Site, Study, StudyReport
 
 STAFF_ROLES = (Membership.Role.ADMIN, Membership.Role.RESEARCHER)
 
@@ -114,3 +114,16 @@ def visible_predictions(*, roles: StudyRoles) -> QuerySet[Prediction]:
     # (they see a prediction only inside an AI-aided session, through /api/reading/).
     return Prediction.objects.filter(image__study__in=roles.staff)
 
+
+
+def visible_reports(*, roles: StudyRoles) -> QuerySet[StudyReport]:
+    # Grant: admins and researchers see their studies' reports and download their files, as
+    # on the report pages (inference.selectors.study_for_researcher). Readers never: a report
+    # holds truth, every reader's answers and model output.
+    return StudyReport.objects.filter(study__in=roles.staff)
+
+
+def report_studies(*, roles: StudyRoles) -> QuerySet[Study]:
+    # Grant: admins and researchers may ask for a report of their studies. Anyone else gets
+    # the same 404 as for a study that does not exist.
+    return Study.objects.filter(pk__in=roles.staff)

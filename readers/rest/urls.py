@@ -1,6 +1,6 @@
-"""The REST API under ``/api/v1/``: a router of read-only viewsets, the OpenAPI schema
-(``schema/``, JSON or YAML) and a docs page (``docs/``: the schema in DRF's browsable API, served
-from our own static files — no outside assets)."""
+"""The REST API under ``/api/v1/``: a router of viewsets (read-only but for asking for a
+report), the OpenAPI schema (``schema/``, JSON or YAML) and a docs page (``docs/``: the schema
+in DRF's browsable API, served from our own static files — no outside assets)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ router.register("reads", views.ReadViewSet, basename="read")
 router.register("model-versions", views.ModelVersionViewSet, basename="model-version")
 router.register("inference-jobs", views.InferenceJobViewSet, basename="inference-job")
 router.register("predictions", views.PredictionViewSet, basename="prediction")
+router.register("reports", views.ReportViewSet, basename="report")
 
 SCHEMA = {
     "title": "ReaderBench API",
-    "description": "Read-only access to studies, sessions, reads and model output by study "
-    "role. Authenticate with a session or `Authorization: Token <key>`.",
+    "description": "Access to studies, sessions, reads, model output and study reports by "
+    "study role; read-only except asking for a report (POST /api/v1/reports/). Authenticate "
+    "with a session or `Authorization: Token <key>`.",
     "version": "1",
     "urlconf": "config.urls",
     "public": True,  # the whole API is described to anyone logged in, whatever their roles

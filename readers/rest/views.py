@@ -1,17 +1,26 @@
-"""Read-only REST viewsets. Each one takes its objects from :mod:`readers.rest.permissions` for
-the requesting user, so anything outside what they may see is a 404 like a made-up id."""
+"""REST viewsets, read-only except asking for a study report. Each one takes its objects from
+:mod:`readers.rest.permissions` for the requesting user, so anything outside what they may see
+is a 404 like a made-up id."""
 
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
-from rest_framework import viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from django.http import FileResponse
+from django.urls import reverse
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAcceptable, NotFound, ValidationError
 from rest_framework.filters import BaseFilterBackend
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
 
+from inference.models import Prediction
+from readers.models import StudyReport
 from readers.rest import permissions as perms
 from readers.rest import serializers
-from readers.rest.schema import ReadOnlyAutoSchema
+from readers.rest.schema import ApiAutoSchema
+from readers.services import reports
 
 
 class QueryFilter(BaseFilterBackend):
@@ -64,18 +73,36 @@ class Pagination(PageNumberPagination):
 STUDY_FILTER = "Only objects of the study with this slug."
 
 
+class DownloadNegotiation(DefaultContentNegotiation):
+    """A file answers in its own type, which no renderer has: a client that accepts only that
+    (``Accept: text/csv``) still gets the file, and an error as JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
 class ScopedViewSet(viewsets.ReadOnlyModelViewSet):
     """A read-only viewset whose objects depend on the user's study roles.
 
     ``staff_only``: a user who is admin or researcher of no study gets a 404 on list and
     detail alike (readers never learn that the endpoint holds anything).
+
+    For the schema (:mod:`readers.rest.schema`), an ``@action`` may set ``download_types``
+    (it answers with a file) or ``response_schema`` (it answers with JSON of that shape), and a
+    viewset ``path_help`` (descriptions of its path parameters).
     """
 
     staff_only = False
     query_filters: dict[str, tuple[str | None, type, str]] = {}
     filter_backends = [QueryFilter]
     pagination_class = Pagination
-    schema = ReadOnlyAutoSchema()
+    schema = ApiAutoSchema()
+    download_types: tuple[str, ...] = ()
+    response_schema: dict | None = None
+    path_help: dict[str, str] = {}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication first: anonymous is a 401
@@ -251,4 +278,107 @@ class PredictionViewSet(ScopedViewSet):
             perms.visible_predictions(roles=roles)
             .select_related("image__study")
             .order_by("model_version_id", "image_id")
+        )
+
+
+class ReportViewSet(ScopedViewSet):
+    """Study reports (the human-vs-machine comparison) of the studies the user is admin or
+    researcher of: status and progress, inputs and design, and links to the web page, the PDF,
+    the numbers (``result/``) and the export files, all downloadable with a token.
+
+    POST asks for the report of the study's current reads and predictions: 202 with the report
+    queued (poll it until ``status`` is done or failed), or 200 with the cached report when one
+    with the same inputs is done. A study outside the user's admin or researcher roles is a 404,
+    like one that does not exist."""
+
+    serializer_class = serializers.ReportSerializer
+    request_serializer_class = serializers.ReportRequestSerializer
+    staff_only = True
+    query_filters = {
+        "study": ("study__slug", str, STUDY_FILTER),
+        "status": ("status", str, "queued, running, done or failed."),
+        "model_version": ("model_version__sha256__startswith", str,
+                          "Leading hexadecimal digits of the model version's SHA-256."),
+    }
+    path_help = {"name": "A file name from the report's exports, e.g. long_table.csv."}
+
+    def queryset_for(self, roles):
+        return (
+            perms.visible_reports(roles=roles)
+            .select_related("study", "model_version")
+            .defer("result", "figures")  # large: only result/ reads them
+            .order_by("-created_at", "-id")
+        )
+
+    def create(self, request, *args, **kwargs):
+        asked = self.request_serializer_class(data=request.data)
+        asked.is_valid(raise_exception=True)
+        ask = asked.validated_data
+        study = perms.report_studies(roles=self.roles).filter(slug=ask["study"]).first()
+        if study is None:
+            raise NotFound("No such study.")
+        version = None
+        if ask["model_version"] is not None:
+            here = perms.StudyRoles({study.pk: self.roles.role_in(study.pk)})
+            version = (
+                perms.visible_model_versions(roles=here)
+                .filter(sha256=ask["model_version"]).first()
+            )
+            if version is None or not Prediction.objects.filter(
+                model_version=version, image__study=study
+            ).exists():
+                raise ValidationError({"model_version": [
+                    f"no model version with this SHA-256 has predictions on {study.slug}"]})
+        try:
+            report = reports.study_report_request(
+                study=study, model_version=version, seed=ask["seed"],
+                n_bootstrap=ask["n_bootstrap"], user=request.user,
+            )
+        except ValueError as exc:
+            raise ValidationError({"non_field_errors": [str(exc)]}) from None
+        done = report.status == StudyReport.Status.DONE
+        return Response(
+            self.get_serializer(report).data,
+            status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED,
+            headers={"Location": request.build_absolute_uri(
+                reverse("api-v1:report-detail", args=[report.pk]))},
+        )
+
+    def _done_report(self) -> StudyReport:
+        report = self.get_object()
+        if report.status != StudyReport.Status.DONE:
+            raise NotFound(f"The report is not done: it is {report.status}.")
+        return report
+
+    @action(detail=True, response_schema=serializers.REPORT_RESULT)
+    def result(self, request, pk=None):
+        """The report's numbers: the comparison as JSON (results.json of its exports)."""
+        return Response(self._done_report().result)
+
+    @action(detail=True, download_types=("application/pdf",),
+            content_negotiation_class=DownloadNegotiation)
+    def pdf(self, request, pk=None):
+        """The report as a PDF."""
+        report = self._done_report()
+        path = reports.report_directory(report) / "report.pdf"
+        if not path.is_file():
+            raise NotFound("The report's PDF is missing.")
+        return FileResponse(
+            path.open("rb"), content_type="application/pdf", as_attachment=True,
+            filename=f"{report.study.slug}-report-{report.input_hash[:12]}.pdf",
+        )
+
+    @action(detail=True, url_path=r"exports/(?P<name>[^/]+)", url_name="export",
+            download_types=tuple(dict.fromkeys(reports.EXPORT_TYPES.values())),
+            content_negotiation_class=DownloadNegotiation)
+    def export(self, request, pk=None, name=None):
+        """One file of the report's export bundle (the names its ``exports`` list)."""
+        report = self._done_report()
+        path = reports.report_export_path(report, name)
+        if path is None:
+            raise NotFound("No such export.")
+        return FileResponse(
+            path.open("rb"), as_attachment=True,
+            content_type=reports.EXPORT_TYPES[path.suffix],
+            filename=f"{report.study.slug}-{report.input_hash[:12]}-{name}",
         )

@@ -66,6 +66,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 EXPORTS_DIR = "exports"
+# The export bundle's file types and the content type each is served with.
+EXPORT_TYPES = {".csv": "text/csv", ".imrmc": "text/plain", ".json": "application/json",
+                ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(csv|imrmc|xlsx|json)")
 EXAMPLES_PER_ROW = 4  # example cases the model got right, and as many it got wrong
 

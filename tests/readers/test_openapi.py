@@ -1,10 +1,12 @@
 """The REST API's OpenAPI schema, checked with real validators: the document served at
 ``/api/v1/schema/`` (YAML and JSON) and ``/api/v1/docs/`` against the OpenAPI 3.0
 specification, then real responses — every list and every object in it, as a researcher and as
-a reader — against the response schema the document gives for that path. The data holds the
-awkward values on purpose: nulls, an unassigned partition, JSON fields, staff-only fields a
-reader does not get. A field the serializer returns that the schema leaves out, types wrongly
-or does not mark nullable fails here.
+a reader — against the response schema the document gives for that path, following the links
+a response holds (a report's numbers, PDF and export files). The data holds the awkward values
+on purpose: nulls, an unassigned partition, JSON fields, staff-only fields a reader does not
+get, a report done and one queued. A field the serializer returns that the schema leaves out,
+types wrongly or does not mark nullable fails here. A file download is checked for a media type
+the schema lists as binary, and its body is not validated (it is not JSON).
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ import pytest
 import yaml
 from django.urls import reverse
 from django.utils import timezone
-from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+from openapi_schema_validator import (
+    OAS30ReadValidator,
+    OAS30WriteValidator,
+    oas30_format_checker,
+)
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 
 from inference.models import InferenceJob, ModelVersion, Prediction
-from readers.models import Membership, Read, ReadingSession, SessionCase, Study
+from readers.models import Membership, Read, ReadingSession, SessionCase, Study, StudyReport
 from readers.rest.urls import router
+from readers.services import reports
+from readers.services.reading import read_submit, session_create
 from tests.readers.factories import make_case
 
 pytestmark = pytest.mark.django_db
@@ -97,8 +105,9 @@ class World:
                     session=session, image=image, position=position,
                     token=f"{session.token}-{position}",
                 )
-                Read.objects.create(
-                    item=item, stage="unaided", label="B", confidence=40, time_ms=1200,
+                Read.objects.create(  # the stages read_submit allows in each condition
+                    item=item, stage="aided" if session.condition == "ai_aided" else "unaided",
+                    label="B", confidence=40, time_ms=1200,
                     comment="hard one" if position else "", request_id=uuid.uuid4(),
                 )
         job = InferenceJob.objects.create(
@@ -127,6 +136,39 @@ def world(study, site, external_site, django_user_model, settings):
     )
 
 
+@pytest.fixture
+def study_reports(world, site, external_site, django_user_model) -> list[StudyReport]:
+    """Two reports of a third study, ``reported``, where rachel is researcher too: one done
+    (model version ``a`` only; its PDF and exports on disk), one queued (every model version,
+    another seed; nothing built, so no links). Its reader bea has read twelve labelled cases,
+    on which model ``a`` has predictions. (Not ``onfh``: a report of it fails, since alice read
+    its unlabelled case; see readers.services.exports.study_export_long_table.)"""
+    labels = ["A", "B", "C1", "C2"]
+    reported = Study.objects.create(slug="reported", title="A study with a report")
+    bea = django_user_model.objects.create_user("bea", password="pw-bea")
+    Membership.objects.create(study=reported, user=world.users["rachel"], role="researcher")
+    Membership.objects.create(study=reported, user=bea, role="reader")
+    mv = ModelVersion.objects.get(sha256="a" * 64)
+    for n in range(12):
+        case = make_case(study=reported, site=site if n < 8 else external_site,
+                         patient=f"R-{n}", label=labels[n % 4])
+        case.partition = "test" if n < 8 else "external"
+        case.save(update_fields=["partition"])
+        Prediction.objects.create(
+            model_version=mv, image=case, probabilities=[0.4, 0.3, 0.2, 0.1],
+            predicted_label=labels[(n // 3) % 4],
+        )
+    session = session_create(study=reported, reader=bea, name="Round 1", condition="unaided")
+    for item in session.items.select_related("image__reference"):
+        read_submit(item=item, stage="unaided", label=item.image.reference.label,
+                    confidence=70, time_ms=900, request_id=uuid.uuid4())
+    done = reports.study_report_build(study=reported, model_version=mv, n_bootstrap=30, seed=4)
+    assert done.status == StudyReport.Status.DONE, done.error
+    queued = reports.study_report_request(study=reported, seed=5)  # no commit: no task runs
+    assert queued.status == StudyReport.Status.QUEUED and queued.model_version is None
+    return [done, queued]
+
+
 def _served(client, name: str, fmt: str) -> dict:
     response = client.get(reverse(f"{NS}:{name}"), {"format": fmt})
     assert response.status_code == 200, (name, fmt, response.status_code)
@@ -142,17 +184,42 @@ def _schema(client, world) -> dict:
     return _served(client, "schema", "openapi-json")
 
 
-def _operation(schema: dict, url: str) -> tuple[str, dict]:
-    """The documented GET of ``url``: its path template in the schema, and the 200 body's
-    schema. A URL the schema does not describe fails here."""
+def _operation(schema: dict, url: str, media_type: str = "application/json") -> tuple[str, dict]:
+    """The documented GET of ``url``: its path template in the schema, and the schema of the
+    200 body in ``media_type``. A URL or media type the schema does not describe fails here."""
     path = urlsplit(url).path
     matches = [
         template for template in schema["paths"]
         if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), path)
     ]
     assert len(matches) == 1, f"{path} matches {matches} in the schema"
-    response = schema["paths"][matches[0]]["get"]["responses"]["200"]
-    return matches[0], response["content"]["application/json"]["schema"]
+    content = schema["paths"][matches[0]]["get"]["responses"]["200"]["content"]
+    assert media_type in content, f"{path} answers {media_type}; documented: {sorted(content)}"
+    return matches[0], content[media_type]["schema"]
+
+
+BINARY = {"type": "string", "format": "binary"}
+
+
+def _api_links(value) -> list[str]:
+    """The URLs of the REST API that a response body holds (a report's result, PDF and
+    exports), anywhere in it."""
+    if isinstance(value, dict):
+        return [url for v in value.values() for url in _api_links(v)]
+    if isinstance(value, list):
+        return [url for v in value for url in _api_links(v)]
+    if isinstance(value, str) and urlsplit(value).path.startswith("/api/v1/"):
+        return [value] if urlsplit(value).scheme else []
+    return []
+
+
+def _refs(node) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
 
 
 def _closed(schema: dict) -> dict:
@@ -183,10 +250,26 @@ def _component(body_schema: dict) -> str:
     return ref.rsplit("/", 1)[1]
 
 
+def _follow(client, schema: dict, components: dict, url: str):
+    """GET a link found in a response and check it against the schema: JSON validated, a
+    file's media type documented as binary (its body is a file, not validated). Returns
+    (url, template, None, body or None for a file, errors)."""
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    media_type = response["Content-Type"].split(";")[0].strip()
+    template, body_schema = _operation(schema, url, media_type)
+    if body_schema == BINARY:
+        assert response["Content-Disposition"].startswith("attachment;"), url
+        assert b"".join(response.streaming_content), f"{url}: an empty file"
+        return url, template, None, None, []
+    body = response.json()
+    return url, template, None, body, _errors(body, body_schema, components)
+
+
 def _walk_the_api(client, world, role: str):
-    """Every list the role may call (``?page_size`` large enough for one page) and every
-    object in it, each validated against its documented schema. Yields
-    (url, template, component, body, errors) for each response."""
+    """Every list the role may call (``?page_size`` large enough for one page), every object
+    in it and every API link in that (:func:`_follow`), each checked against its documented
+    schema. Yields (url, template, component or None, body, errors) for each response."""
     schema = _schema(client, world)
     components = _closed(schema)
     client.force_login(world.users[role])
@@ -211,6 +294,8 @@ def _walk_the_api(client, world, role: str):
             assert detail == row, "a detail shows what the list shows"
             yield url, template, _component(body_schema), detail, _errors(
                 detail, body_schema, components)
+            for link in _api_links(detail):
+                yield _follow(client, schema, components, link)
 
 
 @pytest.mark.parametrize("name, fmt", SERVED)
@@ -264,22 +349,35 @@ def test_lists_are_described_as_paginated_envelopes(client, world):
         assert {"page", "page_size"} <= {p["name"] for p in op["parameters"]}, template
 
 
-def test_a_researchers_responses_conform_to_the_schema(client, world):
+def test_a_researchers_responses_conform_to_the_schema(client, world, study_reports):
     schema = _schema(client, world)
     seen: dict[tuple[str, str], set[str]] = {}  # (component, field) -> "null" / "value"
-    errors, templates = [], set()
+    errors, templates, files = [], set(), []
     for url, template, component, body, found in _walk_the_api(client, world, "rachel"):
         templates.add(template)
         errors += [f"GET {url} -> {e}" for e in found]
+        if body is None:
+            files.append(template)
+        if component is None:
+            continue  # a file or a report's result: no component to account for
         for row in body.get("results", [body]):
             for field, value in row.items():
                 seen.setdefault((component, field), set()).add(
                     "null" if value is None else "value")
     assert not errors, "\n".join(errors)
     assert templates == set(schema["paths"]), "every documented path was called and checked"
-    # The data exercised every field: each with a value (so its type was checked), and each
-    # field documented as nullable also as null.
+    assert sorted(set(files)) == [
+        "/api/v1/reports/{id}/exports/{name}/", "/api/v1/reports/{id}/pdf/"]
+    # The data exercised every field of every component a response holds: each with a value
+    # (so its type was checked), and each field documented as nullable also as null.
+    in_responses = {
+        ref.rsplit("/", 1)[1]
+        for item in schema["paths"].values() for op in item.values()
+        for ref in _refs(op["responses"])
+    }
     for name, component in schema["components"]["schemas"].items():
+        if name not in in_responses:
+            continue  # a request body (test_a_report_request_and_its_answer_conform)
         for field, field_schema in component["properties"].items():
             kinds = seen.get((name, field), set())
             assert "value" in kinds, f"{name}.{field} was never seen with a value"
@@ -297,6 +395,32 @@ def test_a_readers_responses_conform_to_the_schema_without_staff_fields(client, 
                 assert "reader" not in row, url  # the staff-only fields really were absent
     assert not errors, "\n".join(errors)
     assert components == {"Study", "Session", "Read"}
+
+
+def test_a_report_request_and_its_answer_conform_to_the_schema(client, world):
+    """The one write of the API: POST /api/v1/reports/ with a body its documented request
+    schema accepts (and one it refuses, so the check can fail), answered 202 with a report
+    that conforms to the documented 202 body."""
+    schema = _schema(client, world)
+    operation = schema["paths"]["/api/v1/reports/"]["post"]
+    components = _closed(schema)
+    request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+
+    def request_errors(body) -> list[str]:
+        validator = OAS30WriteValidator(
+            {**request_schema, "components": components}, format_checker=FORMATS)
+        return [e.message for e in validator.iter_errors(body)]
+
+    body = {"study": "onfh", "seed": 3, "n_bootstrap": 50}
+    assert request_errors(body) == []
+    assert request_errors({"study": "onfh", "model_version": None}) == []
+    assert len(request_errors({"seed": -1, "n_bootstrap": 10_001, "model_version": "abc"})) == 4
+    client.force_login(world.users["rachel"])
+    response = client.post(reverse(f"{NS}:report-list"), body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    answer = operation["responses"]["202"]["content"]["application/json"]["schema"]
+    assert _errors(response.json(), answer, components) == []
+    assert response.json()["status"] == "queued" and response.json()["pdf"] is None
 
 
 def test_a_wrongly_typed_or_undocumented_field_fails_the_check(client, world):

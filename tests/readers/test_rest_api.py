@@ -2,8 +2,10 @@
 (researcher of ``onfh``), otto (admin of another study, ``other``) and anonymous — against
 every ``/api/v1/`` URL, enumerated from the URLconf (list and detail) so that none escapes.
 Each answer is checked for its status and, for lists, for exactly the objects the user may
-see: alice never sees bob's reads, readers never see cases, predictions or truth, and otto sees
-nothing of ``onfh`` (nor rachel of ``other``). Then token auth, filters and the OpenAPI schema.
+see: alice never sees bob's reads, readers never see cases, predictions, truth or reports, and
+otto sees nothing of ``onfh`` (nor rachel of ``other``). A report's numbers, PDF and export files
+go by the same rules. Then token auth, filters and the OpenAPI schema. (What the report
+endpoints do: tests/readers/test_rest_reports.py.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from readers.models import (
     SessionCase,
     Site,
     Study,
+    StudyReport,
 )
+from readers.services import reports
 from tests.readers import reading_study
 from tests.readers.factories import make_case
 
@@ -62,7 +66,7 @@ def _read(item: SessionCase, label="A") -> Read:
 
 class World:
     """``onfh`` (the reading study) and ``other`` (otto's), with sessions, reads, a model
-    version trained on each, an inference job and predictions in each."""
+    version trained on each, an inference job, predictions and a report (queued) in each."""
 
     def __init__(self, rs, django_user_model):
         self.rs = rs
@@ -80,6 +84,8 @@ class World:
         Membership.objects.create(study=other, user=olga, role="reader")
         self.users["otto"] = otto
         other_case = make_case(study=other, site=other_site, patient="P-other", label="B")
+        other_case.partition = "test"  # a reading case, as sessions draw them
+        other_case.save(update_fields=["partition"])
         self.other_s = ReadingSession.objects.create(
             study=other, reader=olga, token="other-session-token", name="Other round",
             condition="unaided", seed=3, opens_at=self.alice_s.opens_at,
@@ -107,6 +113,9 @@ class World:
             probabilities=[0.1, 0.7, 0.1, 0.1], predicted_label="B",
         )
         self.onfh, self.other, self.onfh_case, self.other_case = onfh, other, onfh_case, other_case
+        # Queued: the tests run in a transaction that never commits, so no task starts.
+        self.report = reports.study_report_request(study=onfh, user=self.users["rachel"])
+        self.other_report = reports.study_report_request(study=other, user=otto)
 
     def expected_keys(self) -> dict[str, dict[str, set]]:
         """For each list endpoint: the identifiers each role must see, written out by hand."""
@@ -127,6 +136,7 @@ class World:
             "model-version": {"rachel": {self.mv.pk}, "otto": {self.other_mv.pk}},
             "inference-job": {"rachel": {self.job.pk}, "otto": {self.other_job.pk}},
             "prediction": {"rachel": {self.prediction.pk}, "otto": {self.other_prediction.pk}},
+            "report": {"rachel": {self.report.pk}, "otto": {self.other_report.pk}},
         }
 
     def detail_kwargs(self) -> dict[str, dict]:
@@ -140,12 +150,13 @@ class World:
             "model-version": {"pk": self.mv.pk},
             "inference-job": {"pk": self.job.pk},
             "prediction": {"pk": self.prediction.pk},
+            "report": {"pk": self.report.pk},
         }
 
 
 KEY = {
     "study": "slug", "site": "code", "case": "id", "session": "token", "read": "id",
-    "model-version": "id", "inference-job": "id", "prediction": "id",
+    "model-version": "id", "inference-job": "id", "prediction": "id", "report": "id",
 }
 # Who may open the onfh object of each detail endpoint (everyone else: 404; anonymous: 401).
 DETAIL_ALLOWED = {
@@ -157,7 +168,10 @@ DETAIL_ALLOWED = {
     "model-version": {"rachel"},
     "inference-job": {"rachel"},
     "prediction": {"rachel"},
+    "report": {"rachel"},
 }
+# A done report's numbers and files: as its detail (DETAIL_ALLOWED["report"]).
+REPORT_FILES = {"report-result": {}, "report-pdf": {}, "report-export": {"name": "long_table.csv"}}
 OTHER_ENDPOINTS = {"api-root", "schema", "docs"}  # any logged-in user: 200
 
 
@@ -169,6 +183,21 @@ def world(tmp_path, study, site, external_site, django_user_model, settings):
         django_user_model=django_user_model, n_internal=4, n_external=2,
     )
     return World(rs, django_user_model)
+
+
+@pytest.fixture
+def built_report(world) -> StudyReport:
+    """A done report of ``onfh``: every case of alice's and bob's sessions read, and the
+    model's predictions on every case (the world alone is too thin to compare)."""
+    for session in (world.alice_s, world.bob_s):
+        for item in session.items.filter(reads__isnull=True).select_related("image__reference"):
+            _read(item, label=item.image.reference.label)
+    for case in world.onfh.images.filter(predictions__isnull=True):
+        Prediction.objects.create(model_version=world.mv, image=case,
+                                  probabilities=[0.4, 0.3, 0.2, 0.1], predicted_label="A")
+    report = reports.study_report_build(study=world.onfh, n_bootstrap=30, seed=4)
+    assert report.status == StudyReport.Status.DONE, report.error
+    return report
 
 
 def _as(client, world, role):
@@ -191,7 +220,8 @@ def _all_results(client, url) -> list[dict]:
 def test_every_api_url_is_in_the_matrix():
     names = _api_names(get_resolver().url_patterns)
     expected = (
-        {f"{b}-list" for b in KEY} | {f"{b}-detail" for b in KEY} | OTHER_ENDPOINTS
+        {f"{b}-list" for b in KEY} | {f"{b}-detail" for b in KEY} | set(REPORT_FILES)
+        | OTHER_ENDPOINTS
     )
     assert names == expected, "an /api/v1/ URL is missing from the permission matrix"
 
@@ -231,6 +261,26 @@ def test_details_answer_404_outside_what_a_role_may_see(client, world, basename)
         assert _as(client, world, role).get(url).status_code == 404
 
 
+def test_a_reports_numbers_and_files_answer_404_outside_what_a_role_may_see(
+    client, world, built_report
+):
+    for name, extra in sorted(REPORT_FILES.items()):
+        url = reverse(f"{NS}:{name}", kwargs={"pk": built_report.pk, **extra})
+        for role in CAST:
+            response = _as(client, world, role).get(url)
+            status = (401 if role == "anonymous"
+                      else 200 if role in DETAIL_ALLOWED["report"] else 404)
+            assert response.status_code == status, (role, url, response.status_code)
+        # Another study's report, and a made-up one, are the same 404 for its researcher.
+        for pk in (world.other_report.pk, 10**9):
+            url = reverse(f"{NS}:{name}", kwargs={"pk": pk, **extra})
+            assert _as(client, world, "rachel").get(url).status_code == 404, url
+    # Not done yet: no numbers or files to hand out.
+    url = reverse(f"{NS}:report-result", kwargs={"pk": world.report.pk})
+    assert world.report.status == "queued"
+    assert _as(client, world, "rachel").get(url).status_code == 404
+
+
 @pytest.mark.parametrize("name", sorted(OTHER_ENDPOINTS))
 def test_root_schema_and_docs_need_a_login(client, world, name):
     url = reverse(f"{NS}:{name}")
@@ -250,6 +300,11 @@ def test_writes_are_refused(client, world):
     url = reverse(f"{NS}:session-detail", kwargs={"token": world.alice_s.token})
     assert client.delete(url).status_code == 405
     assert client.post(reverse(f"{NS}:study-list"), {"slug": "x"}).status_code == 405
+    # Reports may be asked for (POST to the list; test_rest_reports.py), never changed.
+    report = reverse(f"{NS}:report-detail", kwargs={"pk": world.report.pk})
+    for method in (client.put, client.patch, client.delete, client.post):
+        assert method(report, {"seed": 1}, content_type="application/json").status_code == 405
+    assert StudyReport.objects.filter(pk=world.report.pk).exists()
 
 
 def test_a_reader_sees_own_sessions_and_reads_by_tokens_only(client, world):
@@ -371,13 +426,15 @@ def test_the_openapi_schema_describes_every_endpoint_and_is_well_formed(client, 
     paths = schema["paths"]
     assert "/api/v1/studies/" in paths and "/api/v1/studies/{slug}/" in paths
     for prefix in ("sites", "cases", "sessions", "reads", "model-versions", "inference-jobs",
-                   "predictions"):
+                   "predictions", "reports"):
         assert f"/api/v1/{prefix}/" in paths
         assert any(p.startswith(f"/api/v1/{prefix}/{{") for p in paths), prefix
     assert all(p.startswith("/api/v1/") for p in paths), "only the REST API is described"
     operation_ids = []
     for path, item in paths.items():
-        assert set(item) <= {"get"}, (path, set(item))  # read-only
+        # Read-only, except asking for a report.
+        methods = {"get", "post"} if path == "/api/v1/reports/" else {"get"}
+        assert set(item) == methods, (path, set(item))
         for op in item.values():
             operation_ids.append(op["operationId"])
             assert op["responses"], path
@@ -401,7 +458,7 @@ def test_roles_are_per_study_an_admin_elsewhere_reading_here_sees_no_cases_here(
     expected = world.expected_keys()
     _as(client, world, "otto")
     for basename in ("site", "case", "model-version", "inference-job", "prediction",
-                     "session", "read"):
+                     "session", "read", "report"):
         got = {r[KEY[basename]] for r in _all_results(client, reverse(f"{NS}:{basename}-list"))}
         assert got == expected[basename]["otto"], basename
     studies = {s["slug"]: s["role"] for s in _all_results(client, reverse(f"{NS}:study-list"))}
