@@ -32,3 +32,14 @@ def study(db):
     from readers.models import Study
 
     return Study.objects.create(slug="onfh", title="ONFH JIC classification")
+
+
+@pytest.fixture
+def built_study(study, site, external_site, django_user_model, settings):
+    """A study ready for a report (:mod:`tests.readers.report_study`): reads, predictions,
+    cached arrays and heat maps, and a cast with passwords (fast hashing)."""
+    from tests.readers import report_study
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return report_study.build(study=study, site=site, external_site=external_site,
+                              django_user_model=django_user_model)

@@ -41,12 +41,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def rs(study, site, external_site, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    study.synthetic = True
-    study.save(update_fields=["synthetic"])
-    return report_study.build(study=study, site=site, external_site=external_site,
-                              django_user_model=django_user_model)
+def rs(built_study):
+    built_study.study.synthetic = True  # the page says so: checked below
+    built_study.study.save(update_fields=["synthetic"])
+    return built_study
 
 
 @pytest.fixture

@@ -33,13 +33,6 @@ N_BOOT = 30
 
 
 @pytest.fixture
-def built_study(study, site, external_site, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return report_study_builder.build(study=study, site=site, external_site=external_site,
-                                      django_user_model=django_user_model)
-
-
-@pytest.fixture
 def cast(built_study):
     return built_study.users  # alice researcher; bob, dave, erin readers; charlie no access
 

@@ -18,19 +18,11 @@ from inference.models import Prediction
 from readers.models import Membership, Site, Study, StudyReport
 from readers.services import reports
 from tests.inference.inference_fixtures import eager_celery  # noqa: F401 (a fixture)
-from tests.readers import report_study as report_study_builder
 from tests.readers.factories import make_case
 
 pytestmark = pytest.mark.django_db
 NS = "api-v1"
 N_BOOT = 30
-
-
-@pytest.fixture
-def built_study(study, site, external_site, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return report_study_builder.build(study=study, site=site, external_site=external_site,
-                                      django_user_model=django_user_model)
 
 
 @pytest.fixture
