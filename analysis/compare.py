@@ -161,10 +161,12 @@ def compare(long_table, *, labels: Sequence[str] | None = None, endpoints=None,
             continue
         else:
             mask = external if name == "external" else ~external
+        undecided = (table.indeterminate if name == "all" else
+                     table.site_group(name, external_sites=external_sites).indeterminate)
         groups.append(_site_group(
             name, reads.loc[mask], primary_rows, probs=probs, labels=labels, eps=eps,
             seniority=seniority, primary=primary, level=level, n_bootstrap=n_bootstrap,
-            seed=(seed, gi), exclusions=exclusions,
+            seed=(seed, gi), exclusions=exclusions, indeterminate=undecided,
         ))
 
     summary_rows = reads.groupby("reader", sort=True).agg(
@@ -179,6 +181,7 @@ def compare(long_table, *, labels: Sequence[str] | None = None, endpoints=None,
         "n_external_cases": n_external,
         "n_human_readers": len(table.human_readers), "n_models": len(table.model_readers),
         "n_rows_primary": int(primary_rows.size),
+        "n_indeterminate_rows": len(table.indeterminate),
         "readers": [{"reader": r, **{k: _clean(v) for k, v in row.items()}}
                     for r, row in summary_rows.iterrows()],
         "site_groups": [g.name for g in groups],
@@ -242,7 +245,12 @@ def _methods(primary: str, level: float, n_bootstrap: int) -> dict:
         "mrmc": "Obuchowski-Rockette with jackknife covariance and Hillis (2007) df: the model "
                 "as a fixed reader vs the random human readers (1T-RRRC), and each other "
                 f"condition vs {primary!r} as two modalities (RRRC, FRRC, RRFC); readers who "
-                "did not read every case are left out.",
+                "did not read every case are left out, and cases a reader in the analysis "
+                "marked indeterminate are left out for all (case-wise deletion).",
+        "indeterminate": "An indeterminate read (the reader could not grade the case) is left "
+                         "out of that reader's metrics and paired comparisons, counted per "
+                         "reader (n_indeterminate) and listed in the exclusions; never counted "
+                         "as right or wrong.",
         "multiplicity": "Holm's step-down adjustment across the human readers (and separately "
                         "across seniority groups), per model, test, endpoint and site group; "
                         "raw and adjusted p-values are both reported.",
@@ -290,9 +298,29 @@ def _primary_reads(table: LongTable, reads: pd.DataFrame, condition: str | None)
     return primary, rows, exclusions
 
 
+def _indeterminate_masks(reads, indeterminate, case_index) -> dict:
+    """(reader, condition) -> boolean mask over ``case_index`` of the cases that reader marked
+    indeterminate in their first session of that condition (graded and indeterminate reads
+    together decide which session is first)."""
+    if indeterminate is None or indeterminate.empty:
+        return {}
+    both = pd.concat([reads[["reader", "condition", "session"]],
+                      indeterminate[["reader", "condition", "session"]]])
+    first = both.groupby(["reader", "condition"])["session"].min()
+    masks = {}
+    for (reader, cond), rows in indeterminate.groupby(["reader", "condition"], sort=True):
+        rows = rows[rows["session"] == first[(reader, cond)]]
+        pos = case_index.get_indexer(rows["case"])
+        mask = np.zeros(case_index.size, dtype=bool)
+        mask[pos[pos >= 0]] = True
+        masks[(reader, cond)] = mask
+    return masks
+
+
 def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, primary, level,
-                n_bootstrap, seed, exclusions) -> SiteGroupResult:
-    """Every statistic of one site group (``reads``: all rows of its cases)."""
+                n_bootstrap, seed, exclusions, indeterminate=None) -> SiteGroupResult:
+    """Every statistic of one site group (``reads``: all rows of its cases; ``indeterminate``:
+    the indeterminate reads of its cases)."""
     k = len(labels)
     label_index = {lab: i for i, lab in enumerate(labels)}
     cases = reads.drop_duplicates("case").sort_values("case")
@@ -310,11 +338,20 @@ def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, pri
                                 name=reader, kind=kind, seniority=seniority.get(reader),
                                 condition=cond)
 
+    undecided = _indeterminate_masks(reads, indeterminate, case_index)
     models, humans = [], []
     for (reader, kind), rows in prim.groupby(["reader", "reader_kind"], sort=True):
         r = rater_of(rows, reader, kind, rows["condition"].iloc[0])
+        r.indeterminate = undecided.get((reader, r.condition), np.zeros(n, dtype=bool)) \
+            & ~r.read
         (models if kind == "model" else humans).append(r)
-        missing = int(n - r.read.sum())
+        if r.indeterminate.any():
+            exclusions.append({"reader": reader, "site_group": name, "what": "cases",
+                               "n_cases": int(r.indeterminate.sum()),
+                               "reason": "indeterminate (the reader could not grade them): "
+                                         "left out of this reader's metrics and paired "
+                                         "comparisons, and out of MRMC for every reader"})
+        missing = int(n - r.answered.sum())
         if missing:
             exclusions.append({"reader": reader, "site_group": name, "what": "cases",
                                "n_cases": missing,
@@ -353,7 +390,8 @@ def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, pri
         return RaterResult(
             reader=r.name, kind=r.kind, seniority=r.seniority, condition=r.condition,
             n_cases=int(read.sum()), n_patients=int(np.unique(patients[read]).size),
-            n_not_read=int(n - read.sum()),
+            n_not_read=int(n - r.answered.sum()),
+            n_indeterminate=int(r.answered.sum() - read.sum()),
             accuracy=accuracy(t_lab, r_lab, labels=labels, confidence=level), report=report,
             kappa={w: cohen_kappa_table(report.confusion.matrix, weights=w, labels=labels,
                                         confidence=level) for w in WEIGHTS},
@@ -400,19 +438,23 @@ def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, pri
         intra_reader=intra_reader(reads, labels, level),
         model_vs_readers=vs_readers, model_vs_groups=vs_groups, holm=holm_h + holm_g,
         mrmc=_mrmc(primary, models, humans,
-                   others=_other_conditions(reads, primary, rater_of), truth=truth,
+                   others=_other_conditions(reads, primary, rater_of, undecided), truth=truth,
                    labels=labels, eps=eps, level=level, group=name, exclusions=exclusions),
         notes=tuple(notes),
     )
 
 
-def _other_conditions(reads: pd.DataFrame, primary: str, rater_of) -> dict[str, list]:
+def _other_conditions(reads: pd.DataFrame, primary: str, rater_of,
+                      undecided: dict) -> dict[str, list]:
     """Human raters of every non-primary condition (first session of each reader)."""
     out: dict[str, list] = {}
     humans = reads[(reads["reader_kind"] == "human") & (reads["condition"] != primary)]
     for (cond, reader), rows in humans.groupby(["condition", "reader"], sort=True):
         first = rows[rows["session"] == rows["session"].min()]
-        out.setdefault(cond, []).append(rater_of(first, reader, "human", cond))
+        r = rater_of(first, reader, "human", cond)
+        if (reader, cond) in undecided:
+            r.indeterminate = undecided[(reader, cond)] & ~r.read
+        out.setdefault(cond, []).append(r)
     return out
 
 
@@ -420,49 +462,59 @@ def _mrmc(primary, models, humans, *, others: dict, truth, labels, eps, level, g
           exclusions) -> tuple:
     """Model vs random readers per endpoint; each other condition vs the primary one."""
     out = []
-    complete = [h for h in humans if h.read.all()]
-    left_out = [h.name for h in humans if not h.read.all()]
+    # A reader who gave a result (graded or indeterminate) on every case is in; the cases
+    # someone in the analysis marked indeterminate are left out for all (case-wise deletion).
+    complete = [h for h in humans if h.answered.all()]
+    left_out = [h.name for h in humans if not h.answered.all()]
     if left_out:
         exclusions.append({"reader": None, "site_group": group, "what": "MRMC readers",
                            "n_cases": None, "readers": left_out,
                            "reason": "did not read every case of the site group; MRMC needs "
                                      "a complete design"})
     label_index = {lab: i for i, lab in enumerate(labels)}
+    n = truth.size
     for e in eps:
         mask = np.array([lab in e.positive for lab in labels])
-        y = np.isin(truth, [label_index[p] for p in labels if p in e.positive])
-        reason = roc_reason(y)
+        y_all = np.isin(truth, [label_index[p] for p in labels if p in e.positive])
         names = [h.name for h in complete]
-        scores = np.stack([h.probs[:, mask].sum(axis=1) for h in complete]) if complete \
-            else None
         for m in models:
+            keep = np.logical_and.reduce([h.read for h in complete] + [m.read])
+            y = y_all[keep]
             entry = {"analysis": "model vs readers", "endpoint": e.name, "model": m.name,
-                     "readers": names, "left_out": left_out}
-            why = reason or (None if len(complete) >= 2 else
-                             f"{len(complete)} reader(s) read every case; at least 2 needed")
+                     "readers": names, "left_out": left_out, "n_cases": int(keep.sum()),
+                     "n_cases_indeterminate": int(n - keep.sum()) if m.read.all() else 0}
+            why = roc_reason(y) or (None if len(complete) >= 2 else
+                                    f"{len(complete)} reader(s) read every case; at least 2 "
+                                    "needed")
             if why is None and not m.read.all():
                 why = "the model did not read every case"
             if why:
                 out.append({**entry, "result": None, "reason": why})
                 continue
-            res = model_vs_readers(y, m.probs[:, mask].sum(axis=1), scores, level=level,
+            scores = np.stack([h.probs[keep][:, mask].sum(axis=1) for h in complete])
+            res = model_vs_readers(y, m.probs[keep][:, mask].sum(axis=1), scores, level=level,
                                    readers=names)
             out.append({**entry, "result": res.to_dict(), "reason": None})
         for cond, raters in others.items():
-            theirs = {r.name: r for r in raters if r.read.all()}
+            theirs = {r.name: r for r in raters if r.answered.all()}
             both = [h for h in complete if h.name in theirs]
+            keep = np.logical_and.reduce(
+                [np.ones(n, dtype=bool)] + [h.read for h in both]
+                + [theirs[h.name].read for h in both])
+            y = y_all[keep]
             entry = {"analysis": "conditions", "endpoint": e.name,
                      "treatments": [primary, cond], "readers": [h.name for h in both],
-                     "left_out": sorted({h.name for h in humans} - {h.name for h in both})}
-            why = reason or (None if len(both) >= 2 else
-                             f"{len(both)} reader(s) read every case in both conditions; "
-                             "at least 2 needed")
+                     "left_out": sorted({h.name for h in humans} - {h.name for h in both}),
+                     "n_cases": int(keep.sum()), "n_cases_indeterminate": int(n - keep.sum())}
+            why = roc_reason(y) or (None if len(both) >= 2 else
+                                    f"{len(both)} reader(s) read every case in both "
+                                    "conditions; at least 2 needed")
             if why:
                 out.append({**entry, "result": None, "reason": why})
                 continue
             ratings = np.stack([
-                np.stack([h.probs[:, mask].sum(axis=1) for h in both]),
-                np.stack([theirs[h.name].probs[:, mask].sum(axis=1) for h in both]),
+                np.stack([h.probs[keep][:, mask].sum(axis=1) for h in both]),
+                np.stack([theirs[h.name].probs[keep][:, mask].sum(axis=1) for h in both]),
             ])
             res = mrmc(y, ratings, level=level, treatments=(primary, cond),
                        readers=[h.name for h in both])

@@ -30,10 +30,18 @@ class Rater:
     probs: np.ndarray  # (n, K), NaN where not read
     time_ms: np.ndarray  # (n,), NaN where not read or unknown
     members: tuple = ()
+    indeterminate: np.ndarray | None = None  # (n,) True where the read was indeterminate
 
     @property
     def read(self) -> np.ndarray:
         return self.codes >= 0
+
+    @property
+    def answered(self) -> np.ndarray:
+        """Graded or indeterminate: the cases this rater gave a result on."""
+        if self.indeterminate is None:
+            return self.read
+        return self.read | self.indeterminate
 
 
 def rater_from_reads(reads: pd.DataFrame, probs: np.ndarray, case_index: pd.Index,

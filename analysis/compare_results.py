@@ -98,12 +98,13 @@ class RaterResult:
     reading_time: ReadingTime | None
     members: tuple = ()
     member_means: dict = field(default_factory=dict)
+    n_indeterminate: int = 0
 
     def to_dict(self) -> dict:
         return _clean({
             "reader": self.reader, "kind": self.kind, "seniority": self.seniority,
             "condition": self.condition, "n_cases": self.n_cases, "n_patients": self.n_patients,
-            "n_not_read": self.n_not_read,
+            "n_not_read": self.n_not_read, "n_indeterminate": self.n_indeterminate,
             "accuracy": self.accuracy.to_dict(),
             "classification": self.report.to_dict(),
             "kappa": {w: k.to_dict() for w, k in self.kappa.items()},

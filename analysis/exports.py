@@ -119,12 +119,13 @@ def endpoint_slug(endpoint: Endpoint) -> str:
 
 # ---- the long table -------------------------------------------------------------------------
 def long_table_frame(table) -> pd.DataFrame:
-    """The reads of a long table in the data dictionary's column order (final versions only)."""
+    """The reads of a long table in the data dictionary's column order (final versions only),
+    indeterminate reads included (the per-endpoint files hold graded reads only)."""
     table = _as_table(table)
     columns = []
     for column in DATA_DICTIONARY:
         columns.extend(table.score_columns if column == SCORE_PREFIX + "<class>" else [column])
-    reads = table.reads.loc[:, columns].sort_values(
+    reads = table.all_rows().loc[:, columns].sort_values(
         ["reader_kind", "reader", "condition", "session", "case"], kind="stable")
     return reads.reset_index(drop=True)
 

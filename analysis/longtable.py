@@ -8,8 +8,13 @@ and offers the few selections the analyses need.
 Columns (see :data:`DATA_DICTIONARY` for types and meaning)::
 
     study, reader, reader_kind (human|model), seniority, condition, session, case, patient,
-    hip, site, partition, truth, label, confidence, score_<class>..., time_ms, order_index,
-    read_at
+    hip, site, partition, truth, label, indeterminate, confidence, score_<class>..., time_ms,
+    order_index, read_at
+
+An *indeterminate* read (``indeterminate`` true) is a reader saying they cannot grade the case
+(a non-diagnostic image): it has no label. Validation keeps those rows apart
+(:attr:`LongTable.indeterminate`), so every analysis of :attr:`LongTable.reads` sees graded reads
+only; :func:`analysis.compare.compare` counts them and states how they were handled.
 
 Required: ``reader, reader_kind, condition, session, case, patient, truth, label``. The others may
 be absent (a file from another platform) and are then filled with missing values.
@@ -45,8 +50,10 @@ REQUIRED_COLUMNS = (
 )
 OPTIONAL_COLUMNS = (
     "study", "seniority", "hip", "site", "partition", "confidence", "time_ms", "order_index",
-    "read_at", "version",
+    "read_at", "version", "indeterminate",
 )
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
 # Columns that describe the case, not the read: they must be the same on every row of a case.
 CASE_COLUMNS = ("patient", "hip", "site", "partition", "truth")
 EXTERNAL_PARTITION = "external"
@@ -71,7 +78,11 @@ DATA_DICTIONARY: dict[str, tuple[str, bool, str]] = {
     "partition": ("text", False, "train / validation / test / external. Cases of the 'external' "
                   "partition form the external site group."),
     "truth": ("label", True, "Reference label of the case (one of the study's ordered classes)."),
-    "label": ("label", True, "The class this reader gave (for a model, its predicted class)."),
+    "label": ("label", True, "The class this reader gave (for a model, its predicted class); "
+              "empty only on an indeterminate read."),
+    "indeterminate": ("true|false", False, "True when the reader could not grade the case "
+                      "(non-diagnostic image); the row then has no label. Indeterminate reads "
+                      "are left out of the reader's metrics and counted apart (STARD)."),
     "confidence": ("number 0-100", False, "Reader's confidence in the label (0 = guessing, "
                    "100 = certain); turned into scores by analysis.ratings."),
     "score_<class>": ("number >= 0", False, "Per-class score or probability, one column per "
@@ -102,12 +113,20 @@ class LongTable:
         ``score_<class>`` for each class, in label order (present in ``reads``; may be all-NaN).
     n_superseded : int
         Rows dropped because a later version of the same read exists.
+    indeterminate : pandas.DataFrame
+        The final reads that are indeterminate (no label), with the columns of ``reads``; they
+        are not in ``reads``.
     """
 
     reads: pd.DataFrame = field(repr=False)
     labels: tuple[str, ...]
     score_columns: tuple[str, ...]
     n_superseded: int = 0
+    indeterminate: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.indeterminate is None:
+            object.__setattr__(self, "indeterminate", self.reads.iloc[0:0].copy())
 
     # ---- descriptions -----------------------------------------------------------------------
     @property
@@ -147,24 +166,35 @@ class LongTable:
         return {r: (None if pd.isna(s) else str(s)) for r, s in first.items()}
 
     # ---- selections ---------------------------------------------------------------------------
-    def _with(self, reads: pd.DataFrame) -> LongTable:
+    def _with(self, reads: pd.DataFrame, indeterminate: pd.DataFrame) -> LongTable:
         return LongTable(reads=reads, labels=self.labels, score_columns=self.score_columns,
-                         n_superseded=self.n_superseded)
+                         n_superseded=self.n_superseded, indeterminate=indeterminate)
+
+    def all_rows(self) -> pd.DataFrame:
+        """Graded and indeterminate reads together, in the table's row order."""
+        if self.indeterminate.empty:
+            return self.reads
+        both = pd.concat([self.reads, self.indeterminate], ignore_index=True)
+        return both.sort_values(["reader", "condition", "session", "case"],
+                                kind="stable").reset_index(drop=True)
 
     def select(self, *, reader: str | Iterable[str] | None = None,
                reader_kind: str | None = None, condition: str | Iterable[str] | None = None,
                session: int | Iterable[int] | None = None,
                cases: Iterable[str] | None = None) -> LongTable:
         """Rows matching every given filter (a value or a collection of values)."""
-        mask = np.ones(len(self.reads), dtype=bool)
-        for column, value in (("reader", reader), ("reader_kind", reader_kind),
-                              ("condition", condition), ("session", session),
-                              ("case", cases)):
-            if value is None:
-                continue
-            values = [value] if isinstance(value, str | int | np.integer) else list(value)
-            mask &= self.reads[column].isin(values).to_numpy()
-        return self._with(self.reads.loc[mask])
+        def keep(frame: pd.DataFrame) -> pd.DataFrame:
+            mask = np.ones(len(frame), dtype=bool)
+            for column, value in (("reader", reader), ("reader_kind", reader_kind),
+                                  ("condition", condition), ("session", session),
+                                  ("case", cases)):
+                if value is None:
+                    continue
+                values = [value] if isinstance(value, str | int | np.integer) else list(value)
+                mask &= frame[column].isin(values).to_numpy()
+            return frame.loc[mask]
+
+        return self._with(keep(self.reads), keep(self.indeterminate))
 
     def site_group(self, group: str, *, external_sites: Iterable[str] | None = None) -> LongTable:
         """Cases of a site group: ``"all"``, ``"internal"`` or ``"external"``.
@@ -178,17 +208,15 @@ class LongTable:
             raise ValueError(
                 f"group: expected 'all', 'internal' or 'external', got {group!r}"
             )
-        external = self.external_mask(external_sites=external_sites)
-        return self._with(self.reads.loc[external if group == "external" else ~external])
+        def keep(frame: pd.DataFrame) -> pd.DataFrame:
+            external = _external(frame, external_sites)
+            return frame.loc[external if group == "external" else ~external]
+
+        return self._with(keep(self.reads), keep(self.indeterminate))
 
     def external_mask(self, *, external_sites: Iterable[str] | None = None) -> np.ndarray:
         """Boolean per row: True where the case belongs to the external site group."""
-        mask = (self.reads["partition"].astype("string") == EXTERNAL_PARTITION).fillna(False)
-        mask = mask.to_numpy(dtype=bool)
-        if external_sites is not None:
-            sites = {str(s) for s in external_sites}
-            mask |= self.reads["site"].astype("string").isin(sites).fillna(False).to_numpy(bool)
-        return mask
+        return _external(self.reads, external_sites)
 
     def pivot(self, values: str = "label", *, condition: str | None = None,
               session: int | None = None) -> pd.DataFrame:
@@ -247,6 +275,30 @@ def infer_labels(columns: Iterable[str]) -> tuple[str, ...] | None:
     return found or None
 
 
+def _external(frame: pd.DataFrame, external_sites: Iterable[str] | None) -> np.ndarray:
+    mask = (frame["partition"].astype("string") == EXTERNAL_PARTITION).fillna(False)
+    mask = mask.to_numpy(dtype=bool)
+    if external_sites is not None:
+        sites = {str(s) for s in external_sites}
+        mask |= frame["site"].astype("string").isin(sites).fillna(False).to_numpy(bool)
+    return mask
+
+
+def _as_bool(values: pd.Series, column: str) -> pd.Series:
+    """true/false, 1/0, yes/no (any case), or empty for false."""
+    if values.dtype == bool:
+        return values
+    text = values.astype("string").str.strip().str.lower().fillna("")
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy(bool))[0])
+        raise ValueError(
+            f"long table: column {column!r} has a value {values.iloc[row]!r} at data row "
+            f"{row + 1}; expected true or false"
+        )
+    return text.isin(_TRUE).astype(bool)
+
+
 def validate_long_table(df: pd.DataFrame, *, labels: Sequence[str] | None = None) -> LongTable:
     """Check a long table and return it as a :class:`LongTable`.
 
@@ -302,13 +354,25 @@ def validate_long_table(df: pd.DataFrame, *, labels: Sequence[str] | None = None
         )
     score_columns = tuple(SCORE_PREFIX + c for c in labels)
 
-    # ---- missing values in required columns
+    # ---- missing values in required columns (an indeterminate read has no label)
+    df["indeterminate"] = (_as_bool(df["indeterminate"], "indeterminate")
+                           if "indeterminate" in df.columns else False)
+    indeterminate = df["indeterminate"].to_numpy(dtype=bool)
     for column in REQUIRED_COLUMNS:
         values = df[column]
         if values.dtype == object or str(values.dtype) == "string":
             empty = values.isna() | (values.astype("string").str.strip() == "")
         else:
             empty = values.isna()
+        if column == "label":
+            labelled = indeterminate & ~empty.to_numpy(dtype=bool)
+            if labelled.any():
+                row = int(np.flatnonzero(labelled)[0])
+                raise ValueError(
+                    f"long table: data row {row + 1} is indeterminate and has a label "
+                    f"{values.iloc[row]!r}; an indeterminate read has none"
+                )
+            empty = empty & ~indeterminate
         if empty.any():
             rows = np.flatnonzero(empty.to_numpy(dtype=bool))
             raise ValueError(
@@ -327,6 +391,7 @@ def validate_long_table(df: pd.DataFrame, *, labels: Sequence[str] | None = None
                    "patient", "hip", "site", "partition", "truth", "label"):
         df[column] = df[column].astype("string").str.strip()
     df["reader_kind"] = df["reader_kind"].str.lower()
+    df.loc[df["indeterminate"].to_numpy(dtype=bool), "label"] = pd.NA
 
     bad_kind = sorted(set(df["reader_kind"].unique()) - set(READER_KINDS))
     if bad_kind:
@@ -335,7 +400,7 @@ def validate_long_table(df: pd.DataFrame, *, labels: Sequence[str] | None = None
             "'model'"
         )
     for column in ("truth", "label"):
-        unknown = sorted(set(df[column].unique()) - set(labels))
+        unknown = sorted(set(df[column].dropna().unique()) - set(labels))
         if unknown:
             raise ValueError(
                 f"long table: column {column!r} has unknown label(s) {unknown[:5]}; expected one "
@@ -388,11 +453,16 @@ def validate_long_table(df: pd.DataFrame, *, labels: Sequence[str] | None = None
     df = df.sort_values(["reader", "condition", "session", "case"], kind="stable")
     df = df.reset_index(drop=True)
     ordered = ["study", "reader", "reader_kind", "seniority", "condition", "session", "case",
-               "patient", "hip", "site", "partition", "truth", "label", "confidence",
-               *score_columns, "time_ms", "order_index", "read_at", "version"]
+               "patient", "hip", "site", "partition", "truth", "label", "indeterminate",
+               "confidence", *score_columns, "time_ms", "order_index", "read_at", "version"]
     extra = [c for c in df.columns if c not in ordered]
-    return LongTable(reads=df[ordered + extra], labels=labels, score_columns=score_columns,
-                     n_superseded=n_superseded)
+    df = df[ordered + extra]
+    apart = df["indeterminate"].to_numpy(dtype=bool)
+    if apart.all():
+        raise ValueError("long table: every read is indeterminate; nothing to analyse")
+    return LongTable(reads=df.loc[~apart].reset_index(drop=True), labels=labels,
+                     score_columns=score_columns, n_superseded=n_superseded,
+                     indeterminate=df.loc[apart].reset_index(drop=True))
 
 
 def _as_number(values: pd.Series, column: str) -> pd.Series:

@@ -79,13 +79,15 @@ def _est_ci(value, ci) -> str:
     return f"{fmt_num(value)} {fmt_ci(ci)}"
 
 
-RATER_HEADER_FIXED = ["rater", "kind", "seniority", "cases", "accuracy [95% CI]",
+RATER_HEADER_FIXED = ["rater", "kind", "seniority", "cases", "indeterminate",
+                      "accuracy [95% CI]",
                       "macro P", "macro R", "macro F1", "kappa (quadratic) [95% CI]",
                       "macro AUC"]
 
 
 def rater_rows(comparison: dict, group: dict) -> tuple[list[str], list[list[str]]]:
-    """Per rater (models, human readers, seniority-group consensus): accuracy with its Wilson
+    """Per rater (models, human readers, seniority-group consensus): cases graded and (for a
+    reader) marked indeterminate, which the metrics leave out; accuracy with its Wilson
     CI, macro precision / recall / F1, quadratic-weighted kappa with CI, macro AUC, each
     endpoint's AUC with its DeLong CI, and the median time on case (IQR, seconds)."""
     endpoints = [e["name"] for e in comparison["endpoints"]]
@@ -101,6 +103,7 @@ def rater_rows(comparison: dict, group: dict) -> tuple[list[str], list[list[str]
                                   f"{fmt_num(t['q3_s'], 1)})")
         rows.append([
             r["reader"], r["kind"], r["seniority"] or "-", str(r["n_cases"]),
+            str(r.get("n_indeterminate", 0)) if r["kind"] == "human" else "-",
             _est_ci(r["accuracy"]["accuracy"], r["accuracy"]["ci"]),
             fmt_num(c["macro_precision"]), fmt_num(c["macro_recall"]), fmt_num(c["macro_f1"]),
             _est_ci(k.get("kappa"), k.get("ci")), fmt_num(r["macro_auc"]),
@@ -286,6 +289,11 @@ def design_lines(design: dict) -> list[str]:
     if flow:
         out.append("Flow of cases (STARD): " + "; ".join(
             f"{k.replace('_', ' ')} {v}" for k, v in flow.items()) + ".")
+    reasons = design.get("indeterminate_reasons") or {}
+    if reasons:
+        out.append("Indeterminate reads by reason: " + "; ".join(
+            f"{why} {n}" for why, n in reasons.items()) + ". They are left out of the "
+            "reader's metrics and, case-wise, out of MRMC.")
     out.append(f"Code version: {design.get('code_version', '-')}; input hash: "
                f"{design.get('input_hash', '-')}.")
     return out

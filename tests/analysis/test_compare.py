@@ -408,3 +408,74 @@ def test_a_model_and_a_reader_with_no_case_in_common_are_not_compared_and_it_say
     assert group["model_vs_readers"] == []
     assert "m vs r1: no case read by both; not compared" in group["notes"]
     assert [r["reader"] for r in group["readers"]] == ["r1"]
+
+
+def _with_indeterminate(df: pd.DataFrame, marks: dict[str, list[str]]) -> pd.DataFrame:
+    """``df`` with the reads of reader -> cases turned indeterminate (no label, no confidence)."""
+    df = df.copy()
+    df["indeterminate"] = False
+    for reader, cases in marks.items():
+        rows = (df["reader"] == reader) & df["case"].isin(cases) & (df["session"] == 1) \
+            & (df["condition"] == "unaided")
+        assert rows.sum() == len(cases)
+        df.loc[rows, ["label", "confidence"]] = None
+        df.loc[rows, "indeterminate"] = True
+    return df
+
+
+def test_indeterminate_reads_are_left_out_of_the_readers_metrics_and_counted():
+    labels = ["A", "B", "C1", "C2"]
+    base = simulate_long_table(labels=labels, n_cases=120, n_readers=4, seed=7)
+    readers = sorted(base.loc[base.reader_kind == "human", "reader"].unique())
+    cases = sorted(base["case"].unique())
+    marks = {readers[0]: cases[:5], readers[1]: cases[3:6]}
+    df = _with_indeterminate(base, marks)
+    table = load_long_table(df, labels=labels)
+    assert len(table.indeterminate) == 8 and table.reads["indeterminate"].eq(False).all()
+    result = compare(table, n_bootstrap=0).to_dict()
+    g = result["site_groups"][0]
+    r0 = next(r for r in g["readers"] if r["reader"] == readers[0])
+    assert (r0["n_indeterminate"], r0["n_cases"], r0["n_not_read"]) == (5, 115, 0)
+    graded = df[(df.reader == readers[0]) & ~df.indeterminate & (df.session == 1)
+                & (df.condition == "unaided")]
+    assert r0["accuracy"]["accuracy"] == pytest.approx(
+        accuracy(graded.truth, graded.label, labels=labels).accuracy)
+    assert any(e["reader"] == readers[0] and e["n_cases"] == 5 and "indeterminate" in e["reason"]
+               for e in result["exclusions"])
+    assert result["data"]["n_indeterminate_rows"] == 8
+    # MRMC keeps every reader and leaves the 6 cases someone marked indeterminate out for all.
+    mv = next(m for m in g["mrmc"] if m["analysis"] == "model vs readers" and m["result"])
+    assert sorted(mv["readers"]) == readers and mv["n_cases"] == 114
+    assert mv["n_cases_indeterminate"] == 6
+    endpoint = next(e for e in result["endpoints"] if e["name"] == mv["endpoint"])
+    sub = load_long_table(table.reads[~table.reads["case"].isin(cases[:6])], labels=labels)
+    positive = np.isin(labels, endpoint["positive"])
+    frame = sub.reads.assign(score=probability_matrix(sub)[:, positive].sum(axis=1))
+    wide = frame.pivot(index="case", columns="reader", values="score")
+    y = sub.cases()["truth"].isin(endpoint["positive"]).reindex(wide.index).to_numpy()
+    direct = model_vs_readers(y, wide[sub.model_readers[0]].to_numpy(),
+                              np.stack([wide[r].to_numpy() for r in readers]), readers=readers)
+    assert mv["result"]["rrrc"]["estimate"] == pytest.approx(direct.rrrc.estimate)
+    assert mv["result"]["rrrc"]["pvalue"] == pytest.approx(direct.rrrc.pvalue)
+
+
+def test_an_indeterminate_read_with_a_label_or_a_missing_label_without_it_is_refused():
+    labels = ["A", "B"]
+    rows = [dict(reader="r", reader_kind="human", condition="unaided", session=1, case=f"c{i}",
+                 patient=f"p{i}", truth="AB"[i % 2], label="AB"[i % 2]) for i in range(4)]
+    df = pd.DataFrame(rows)
+    df["indeterminate"] = ["yes", "no", "", "false"]
+    with pytest.raises(ValueError, match="data row 1 is indeterminate and has a label 'A'"):
+        load_long_table(df, labels=labels)
+    df.loc[0, "label"] = None
+    assert len(load_long_table(df, labels=labels).indeterminate) == 1
+    df.loc[1, "label"] = None
+    with pytest.raises(ValueError, match="column 'label' has 1 missing value"):
+        load_long_table(df, labels=labels)
+    df.loc[1, ["label", "indeterminate"]] = ["B", "maybe"]
+    with pytest.raises(ValueError, match="'indeterminate' has a value 'maybe'"):
+        load_long_table(df, labels=labels)
+    df["indeterminate"] = "true"
+    df["label"] = None
+    with pytest.raises(ValueError, match="every read is indeterminate"):
+        load_long_table(df, labels=labels)

@@ -197,3 +197,19 @@ def test_the_bundle_writes_every_file(table, tmp_path):
     assert saved == json.loads(json.dumps(comparison.to_dict()))
     assert np.isclose(saved["site_groups"][0]["models"][0]["accuracy"]["accuracy"],
                       comparison.group("all").models[0].accuracy.accuracy)
+
+
+def test_indeterminate_reads_travel_in_the_long_table_and_stay_out_of_the_rating_files(
+        tmp_path):
+    df = simulate_long_table(labels=LABELS, n_cases=60, n_readers=3, seed=2)
+    human = df.index[(df["reader_kind"] == "human")][:4]
+    df["indeterminate"] = False
+    df.loc[human, ["label", "confidence"]] = None
+    df.loc[human, "indeterminate"] = True
+    table = validate_long_table(df, labels=LABELS)
+    exports.write_bundle(table, tmp_path)
+    back = load_long_table(tmp_path / "long_table.csv", labels=LABELS)
+    assert len(back.indeterminate) == 4 and len(back.reads) == len(table.reads)
+    assert compare(back, n_bootstrap=0).to_dict() == compare(table, n_bootstrap=0).to_dict()
+    ratings = pd.read_csv(next(tmp_path.glob("mrmc_*.csv")))
+    assert len(ratings) == len(table.reads)  # graded reads only (each with one rating)
