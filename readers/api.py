@@ -150,8 +150,10 @@ def case_heatmap(request: HttpRequest, session_token: str, case_token: str) -> H
 @reader_api
 @require_POST
 def case_read(request: HttpRequest, session_token: str, case_token: str) -> JsonResponse:
-    """Submit an answer: ``{stage, label, confidence, comment, time_ms, request_id}``. A repeat
-    of the same ``request_id`` returns the stored read (200) instead of storing another (201)."""
+    """Submit an answer: ``{stage, label, confidence, comment, time_ms, request_id}``, or a
+    case that cannot be graded: ``{stage, indeterminate: true, comment: <reason>, time_ms,
+    request_id}`` with no label. A repeat of the same ``request_id`` returns the stored read
+    (200) instead of storing another (201)."""
     session, item = _open_case(request, session_token, case_token)
     try:
         payload = json.loads(request.body or b"{}")
@@ -176,6 +178,7 @@ def case_read(request: HttpRequest, session_token: str, case_token: str) -> Json
                 "version": read.version,
                 "label": read.label,
                 "confidence": read.confidence,
+                "indeterminate": read.indeterminate,
             },
             "case": case_json(view),
         },

@@ -12,9 +12,13 @@ MAX_TIME_MS = 24 * 3600 * 1000
 
 
 class ReadSubmitForm(forms.Form):
+    """A graded read (``label`` and ``confidence``) or an indeterminate one (``indeterminate``
+    true, no label, the reason in ``comment``; any confidence is dropped)."""
+
     stage = forms.ChoiceField(choices=Read.Stage.choices)
-    label = forms.CharField(max_length=32)
-    confidence = forms.IntegerField(min_value=0)
+    indeterminate = forms.BooleanField(required=False)
+    label = forms.CharField(max_length=32, required=False)
+    confidence = forms.IntegerField(min_value=0, required=False)
     comment = forms.CharField(max_length=2000, required=False)
     time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS)
     request_id = forms.UUIDField()
@@ -26,11 +30,35 @@ class ReadSubmitForm(forms.Form):
 
     def clean_label(self) -> str:
         label = self.cleaned_data["label"]
-        if label not in self.study.label_codes:
+        if label and self.cleaned_data.get("indeterminate"):
+            raise forms.ValidationError(
+                f"an indeterminate read has no class (got {label!r}): leave the label empty"
+            )
+        if label and label not in self.study.label_codes:
             raise forms.ValidationError(
                 f"{label!r} is not a class of this study; expected one of {self.study.label_codes}"
             )
         return label
+
+    def clean(self):
+        data = super().clean()
+        if data.get("indeterminate"):
+            if not (data.get("comment") or "").strip() and "comment" not in self.errors:
+                self.add_error(
+                    "comment",
+                    "Give the reason the case cannot be graded (e.g. motion artefact, "
+                    "wrong slice).",
+                )
+            data["confidence"] = None
+            return data
+        if not data.get("label") and "label" not in self.errors:
+            self.add_error(
+                "label", f"Choose a class ({', '.join(self.study.label_codes)}), or mark the "
+                "case indeterminate with a reason."
+            )
+        if data.get("confidence") is None and "confidence" not in self.errors:
+            self.add_error("confidence", "This field is required.")
+        return data
 
 
 class SessionBulkForm(forms.Form):

@@ -411,8 +411,16 @@ class Read(models.Model):
     item = models.ForeignKey(SessionCase, on_delete=models.CASCADE, related_name="reads")
     stage = models.CharField(max_length=8, choices=Stage.choices)
     version = models.PositiveSmallIntegerField(default=1)
-    label = models.CharField(max_length=32)
-    confidence = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=32, blank=True, help_text="Empty when indeterminate.")
+    confidence = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="0..the study's confidence_max; empty when indeterminate."
+    )
+    indeterminate = models.BooleanField(
+        default=False,
+        help_text="The reader could not grade the case (non-diagnostic image: motion, wrong "
+        "slice, poor quality...); the comment gives the reason. Counted as a read, with no class "
+        "and no confidence (STARD: an indeterminate result).",
+    )
     comment = models.TextField(blank=True, max_length=2000)
     time_ms = models.PositiveIntegerField(help_text="Active time on case, hidden tab excluded.")
     request_id = models.UUIDField(help_text="Client-made key: a retried submit stores one read.")
@@ -429,11 +437,21 @@ class Read(models.Model):
             models.CheckConstraint(
                 condition=Q(stage__in=["unaided", "aided"]), name="read_stage_valid"
             ),
-            models.CheckConstraint(condition=~Q(label=""), name="read_label_not_empty"),
+            # A graded read has a class and a confidence; an indeterminate one has neither.
+            models.CheckConstraint(
+                condition=Q(indeterminate=True, label="") | (Q(indeterminate=False) & ~Q(label="")),
+                name="read_label_or_indeterminate",
+            ),
+            models.CheckConstraint(
+                condition=Q(indeterminate=True, confidence__isnull=True)
+                | Q(indeterminate=False, confidence__isnull=False),
+                name="read_confidence_unless_indeterminate",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"read {self.item} {self.stage} v{self.version}: {self.label}"
+        answer = "indeterminate" if self.indeterminate else self.label
+        return f"read {self.item} {self.stage} v{self.version}: {answer}"
 
 
 class AuditEvent(models.Model):

@@ -115,7 +115,8 @@ def study_long_table(*, study: Study) -> list[dict]:
     first answer is an ``unaided`` row and the answer given with the AI output an ``ai_aided``
     row, both with that session's number. ``case`` is the case id, ``patient`` the pseudonym and
     ``hip`` pseudonym and side: nothing here identifies a person. Model predictions join this
-    table with the inference work.
+    table with the inference work. ``indeterminate`` marks a read whose case the reader could
+    not grade (STARD's indeterminate result): its ``label`` is empty and ``confidence`` None.
     """
     codes = study.label_codes
     sessions = list(
@@ -168,8 +169,13 @@ def study_long_table(*, study: Study) -> list[dict]:
                 "site": patient.site.code,
                 "partition": image.partition,
                 "truth": reference.label if reference else "",
-                "label": read.label,
-                "confidence": round(100 * read.confidence / study.confidence_max, 3),
+                "label": read.label,  # "" for an indeterminate read
+                "confidence": (
+                    None
+                    if read.confidence is None
+                    else round(100 * read.confidence / study.confidence_max, 3)
+                ),
+                "indeterminate": read.indeterminate,
                 **{f"score_{code}": None for code in codes},  # humans give no per-class scores
                 "time_ms": read.time_ms,
                 "order_index": read.item.position,
@@ -254,9 +260,10 @@ def session_prediction(*, session: ReadingSession, item: SessionCase):
 class OwnRead:
     stage: str
     version: int
-    label: str
-    confidence: int
-    comment: str
+    label: str  # "" when indeterminate
+    confidence: int | None  # None when indeterminate
+    comment: str  # for an indeterminate read: the reason it could not be graded
+    indeterminate: bool = False
 
 
 @dataclass(frozen=True)
@@ -309,7 +316,8 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
     reads: dict[str, OwnRead] = {}
     for read in item.reads.order_by("stage", "version"):
         reads[read.stage] = OwnRead(
-            read.stage, read.version, read.label, read.confidence, read.comment
+            read.stage, read.version, read.label, read.confidence, read.comment,
+            read.indeterminate,
         )
     items = SessionCase.objects.filter(session=session)
     # Positions are 0..N-1 (sessions are created and reassigned that way): the neighbours are

@@ -136,7 +136,7 @@ class ReadSerializer(_StaffFieldsMixin, serializers.ModelSerializer):
         model = Read
         fields = [
             "id", "study", "session", "case_token", "position", "stage", "version", "label",
-            "confidence", "comment", "time_ms", "submitted_at", "reader", "case",
+            "confidence", "indeterminate", "comment", "time_ms", "submitted_at", "reader", "case",
         ]
         staff_fields = ("reader", "case")
 

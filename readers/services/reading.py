@@ -4,7 +4,8 @@ Rules: a reader's order is a seeded permutation, recorded so it can be reproduce
 between readers and sessions; a session on cases the reader already read opens only after the
 study's washout unless an admin overrides it with a recorded reason; a submit is atomic and
 idempotent by its client-made request id; a revision (where the study allows it) is a new
-version, nothing is overwritten.
+version, nothing is overwritten. A case the reader cannot grade (non-diagnostic image) gets an
+indeterminate read, with the reason and without class or confidence: it is a read like any other.
 """
 
 from __future__ import annotations
@@ -160,27 +161,49 @@ def read_submit(
     *,
     item: SessionCase,
     stage: str,
-    label: str,
-    confidence: int,
+    label: str | None = None,
+    confidence: int | None = None,
     time_ms: int,
     request_id: uuid.UUID | str,
     comment: str = "",
+    indeterminate: bool = False,
 ) -> SubmitResult:
-    """Store a read atomically and idempotently (same ``request_id`` → the same read)."""
+    """Store a read atomically and idempotently (same ``request_id`` → the same read).
+
+    A graded read has a ``label`` (a class of the study) and a ``confidence``. An
+    ``indeterminate`` read says the case cannot be graded (non-diagnostic image): it has no
+    label, its ``comment`` gives the reason (required) and any confidence is dropped. Either
+    kind is a read: it completes its stage, and a revision may turn one into the other.
+    """
     request_id = uuid.UUID(str(request_id))
     existing = Read.objects.filter(item=item, request_id=request_id).first()
     if existing is not None:
         return SubmitResult(existing, created=False)
     session = item.session
     study = session.study
+    comment = (comment or "").strip()
     if timezone.now() < session.opens_at:
         raise ReadingError(f"this session opens on {session.opens_at:%Y-%m-%d} (washout)")
     if stage not in _stages_allowed(session.condition):
         raise ReadingError(f"a {session.get_condition_display()} session has no {stage} answer")
-    if label not in study.label_codes:
-        raise ReadingError(f"{label!r} is not a class of this study ({study.label_codes})")
-    if not 0 <= int(confidence) <= study.confidence_max:
-        raise ReadingError(f"confidence must be between 0 and {study.confidence_max}")
+    if indeterminate:
+        if label:
+            raise ReadingError(
+                f"an indeterminate read has no class (got {label!r}): leave the label empty"
+            )
+        if not comment:
+            raise ReadingError(
+                "give the reason the case cannot be graded (e.g. motion artefact, wrong slice)"
+            )
+        label, confidence = "", None
+    else:
+        if label not in study.label_codes:
+            raise ReadingError(f"{label!r} is not a class of this study ({study.label_codes})")
+        if confidence is None:
+            raise ReadingError(f"give a confidence between 0 and {study.confidence_max}")
+        if not 0 <= int(confidence) <= study.confidence_max:
+            raise ReadingError(f"confidence must be between 0 and {study.confidence_max}")
+        confidence = int(confidence)
     if int(time_ms) < 0:
         raise ReadingError("time on case cannot be negative")
     try:
@@ -205,8 +228,8 @@ def read_submit(
                 raise ReadingError("give the unaided answer first; the AI output follows")
             read = Read.objects.create(
                 item=item, stage=stage, version=previous + 1, label=label,
-                confidence=int(confidence), comment=comment.strip(), time_ms=int(time_ms),
-                request_id=request_id,
+                confidence=confidence, indeterminate=bool(indeterminate), comment=comment,
+                time_ms=int(time_ms), request_id=request_id,
             )
     except IntegrityError:
         # A concurrent submit of the same request won the race: return what it stored.
@@ -240,6 +263,7 @@ def session_reset(*, session: ReadingSession, by, reason: str) -> AuditEvent:
         {
             "position": r.item.position, "image": r.item.image_id, "stage": r.stage,
             "version": r.version, "label": r.label, "confidence": r.confidence,
+            "indeterminate": r.indeterminate, "comment": r.comment,
             "time_ms": r.time_ms, "submitted_at": r.submitted_at.isoformat(),
         }
         for r in reads.select_related("item")

@@ -1,5 +1,6 @@
 // ReaderBench viewer: 16-bit pixels with window/level in the browser, zoom, pan, invert, fit;
-// grading by keyboard; active time on case; idempotent submits; the next case prefetched.
+// grading by keyboard; "cannot grade" (an indeterminate read with its reason); active time on
+// case; idempotent submits; the next case prefetched.
 // Plain JavaScript, no build step. Everything it knows about a case comes from the reading API.
 (() => {
   "use strict";
@@ -19,6 +20,7 @@
   let values = null; // Int16Array | Uint16Array of stored values
   let view = { wc: 0, ww: 1, invert: false, scale: 1, x: 0, y: 0 };
   let selected = null; // class code
+  let reasonsOpen = false; // the "cannot grade" reasons are shown
   let requestId = null;
   let busy = false;
   let heatOn = false;
@@ -277,15 +279,24 @@
       const dd = document.createElement("dd");
       dd.textContent = c.definition || "—";
       return [dt, dd];
-    }));
+    }), ...(() => {
+      const dt = document.createElement("dt");
+      dt.textContent = "Cannot grade (0)";
+      const dd = document.createElement("dd");
+      dd.textContent = "The image is non-diagnostic (motion or other artefact, wrong or missing " +
+        "slice, hip not assessable): the case is recorded as indeterminate, with your reason.";
+      return [dt, dd];
+    })());
     const asked = kase.stage;
     $("stage-title").textContent = asked
       ? (kase.reads[asked] ? `Revise your answer (${stageName[asked]})` : `Your answer (${stageName[asked]})`)
       : "Answered";
-    for (const id of ["confidence", "comment", "submit"]) $(id).disabled = !asked;
+    for (const id of ["confidence", "comment", "submit", "cannot-grade"]) $(id).disabled = !asked;
+    if (!asked) closeReasons();
     classes.classList.toggle("disabled", !asked);
     const answers = Object.values(kase.reads).map((r) =>
-      `${r.stage === "unaided" ? "Unaided" : "With AI"}: ${r.label}, confidence ${r.confidence}` +
+      `${r.stage === "unaided" ? "Unaided" : "With AI"}: ` +
+      (r.indeterminate ? `indeterminate (${r.comment})` : `${r.label}, confidence ${r.confidence}`) +
       `${r.version > 1 ? ` (version ${r.version})` : ""}`);
     $("answers").textContent = answers.join(" · ");
     $("prev").disabled = !kase.prev_token;
@@ -317,6 +328,7 @@
   }
   function choose(code) {
     if (!kase.stage) return;
+    closeReasons();
     selected = code;
     for (const b of $("classes").children) b.setAttribute("aria-checked", String(b.dataset.code === code));
     say("");
@@ -334,19 +346,73 @@
     requestId = uuid4();
     $("confidence").value = "";
     $("comment").value = "";
+    closeReasons();
+    for (const r of document.querySelectorAll("input[name=reason]")) r.checked = false;
+    $("reason-details").value = "";
     timer.start();
   }
+
+  // --- "cannot grade": an indeterminate read, with the reason as its comment
+  const reasonInputs = () => Array.from(document.querySelectorAll("input[name=reason]"));
+  function openReasons() {
+    if (!kase.stage) return;
+    reasonsOpen = true;
+    if (document.activeElement instanceof HTMLElement) document.activeElement.blur(); // keys pick
+    $("indeterminate").hidden = false;
+    $("cannot-grade").setAttribute("aria-expanded", "true");
+    selected = null;
+    for (const b of $("classes").children) b.setAttribute("aria-checked", "false");
+    say("Why can this case not be graded? 1–4, then Enter (Esc cancels).");
+  }
+  function closeReasons() {
+    if (!reasonsOpen) return;
+    reasonsOpen = false;
+    $("indeterminate").hidden = true;
+    $("cannot-grade").setAttribute("aria-expanded", "false");
+    if ($("indeterminate").contains(document.activeElement)) document.activeElement.blur();
+  }
+  function pickReason(i) {
+    const input = reasonInputs()[i];
+    if (!input) return;
+    input.checked = true;
+    if (input.value === "other") $("reason-details").focus();
+    say("");
+  }
+  function reasonText() {
+    const picked = reasonInputs().find((r) => r.checked);
+    const details = $("reason-details").value.trim();
+    if (!picked) return { error: "Choose a reason (1–4)." };
+    if (picked.value === "other") {
+      return details ? { text: `other: ${details}` } : { error: "Describe the reason for “other”." };
+    }
+    return { text: details ? `${picked.value}: ${details}` : picked.value };
+  }
+  function submitIndeterminate() {
+    if (busy || !kase.stage) return;
+    const reason = reasonText();
+    if (reason.error) { say(reason.error, true); return; }
+    send({
+      stage: kase.stage, indeterminate: true, comment: reason.text, time_ms: timer.elapsed(),
+      request_id: requestId,
+    });
+  }
+
   async function submit() {
     if (busy || !kase.stage) return;
+    if (reasonsOpen) { submitIndeterminate(); return; }
     const confidence = $("confidence").value;
     if (!selected) { say("Choose a class (1–" + kase.labels.length + ").", true); return; }
     if (confidence === "") { say("Give a confidence (↑/↓ or C).", true); return; }
-    busy = true;
-    $("submit").disabled = true;
-    const body = JSON.stringify({
+    send({
       stage: kase.stage, label: selected, confidence: Number(confidence),
       comment: $("comment").value, time_ms: timer.elapsed(), request_id: requestId,
     });
+  }
+  async function send(payload) {
+    busy = true;
+    $("submit").disabled = true;
+    $("indeterminate-submit").disabled = true;
+    const body = JSON.stringify(payload);
     const stageBefore = kase.stage;
     try {
       let response;
@@ -366,14 +432,15 @@
       }
       const data = await response.json();
       kase = data.case;
+      const what = data.read.indeterminate ? " as indeterminate" : "";
       if (kase.stage && kase.stage !== stageBefore) {
         startStage();
         say("Unaided answer locked. The AI output is shown: give your final answer.");
       } else if (kase.stage) {
         startStage();
-        say(`Saved (version ${data.read.version}). N for the next case.`);
+        say(`Saved${what} (version ${data.read.version}). N for the next case.`);
       } else {
-        say("Saved. N for the next case.");
+        say(`Saved${what}. N for the next case.`);
       }
       heatLoaded = false;
       heatOn = false;
@@ -384,6 +451,7 @@
     } finally {
       busy = false;
       $("submit").disabled = !kase.stage;
+      $("indeterminate-submit").disabled = false;
     }
   }
 
@@ -415,7 +483,9 @@
 
   function updateStatus() {
     const s = Math.floor(timer.elapsed() / 1000);
-    $("status-case").textContent = `Case ${kase.number} of ${kase.total} · ${kase.n_done} done · ${kase.condition_display}`;
+    const last = kase.reads.aided || kase.reads.unaided; // this case's latest answer, if any
+    const mark = last && last.indeterminate ? " (indeterminate)" : "";
+    $("status-case").textContent = `Case ${kase.number} of ${kase.total}${mark} · ${kase.n_done} done · ${kase.condition_display}`;
     $("status-time").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} on case`;
     $("status-wl").textContent = `W ${Math.round(view.ww)} L ${Math.round(view.wc)}` +
       `${view.invert ? " · inverted" : ""} · zoom ${Math.round(100 * view.scale)} %`;
@@ -425,8 +495,13 @@
   // --- keyboard
   document.addEventListener("keydown", (e) => {
     const t = e.target;
-    const typing = t instanceof HTMLTextAreaElement || (t instanceof HTMLInputElement && t.type !== "button");
-    if (e.key === "Escape") { if (typing) t.blur(); return; }
+    const typing = t instanceof HTMLTextAreaElement ||
+      (t instanceof HTMLInputElement && t.type !== "button" && t.type !== "radio");
+    if (e.key === "Escape") {
+      if (typing) t.blur();
+      else if (reasonsOpen) { closeReasons(); say(""); }
+      return;
+    }
     if (e.key === "Enter") {
       if (t instanceof HTMLTextAreaElement && !(e.ctrlKey || e.metaKey)) return;
       if (t instanceof HTMLButtonElement && !t.classList.contains("class") && t.id !== "submit") return;
@@ -435,7 +510,13 @@
       return;
     }
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "0") { e.preventDefault(); openReasons(); return; }
     const n = Number(e.key);
+    if (reasonsOpen && Number.isInteger(n) && n >= 1 && n <= reasonInputs().length) {
+      e.preventDefault();
+      pickReason(n - 1);
+      return;
+    }
     if (Number.isInteger(n) && n >= 1 && n <= kase.labels.length) { choose(kase.labels[n - 1].code); return; }
     switch (e.key) {
       case "ArrowUp": e.preventDefault(); nudgeConfidence(1); break;
@@ -453,6 +534,9 @@
     }
   });
   $("submit").addEventListener("click", submit);
+  $("cannot-grade").addEventListener("click", () => (reasonsOpen ? closeReasons() : openReasons()));
+  $("indeterminate-submit").addEventListener("click", submitIndeterminate);
+  $("indeterminate-cancel").addEventListener("click", () => { closeReasons(); say(""); });
   $("next").addEventListener("click", () => show(kase.next_token));
   $("prev").addEventListener("click", () => kase.prev_token && show(kase.prev_token));
   $("invert").addEventListener("click", () => { view.invert = !view.invert; applyWindow(); });

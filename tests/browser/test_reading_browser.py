@@ -314,3 +314,65 @@ def test_a_sequential_session_locks_the_unaided_answer_then_shows_the_ai_output(
     grade_by_keyboard(page, "1", 2)
     reads = dict(Read.objects.filter(item__session=sequential).values_list("stage", "label"))
     assert reads == {"unaided": "C1", "aided": "A"}
+
+
+def test_a_reader_marks_a_case_they_cannot_grade_with_a_reason_and_moves_on(
+    page, live_server, rs
+):
+    session = rs.session("alice")
+    total = session.items.count()
+    log_in(page, live_server, "alice")
+    open_session(page, live_server, session)
+    assert page.is_hidden("#indeterminate")
+    # keyboard only: 0 asks for the reason, 2 picks one, Enter submits
+    page.keyboard.press("0")
+    assert page.is_visible("#indeterminate")
+    page.keyboard.press("2")
+    assert page.is_checked("input[name=reason][value='wrong or missing slice']")
+    assert page.get_attribute("#classes button[data-code='B']", "aria-checked") == "false"
+    page.screenshot(path=str(ARTIFACTS / "cannot-grade-reasons.png"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#message:has-text('Saved as indeterminate')")
+    assert page.is_hidden("#indeterminate")
+    assert status(page).startswith(f"Case 1 of {total} (indeterminate) · 1 done")
+    assert "Unaided: indeterminate (wrong or missing slice)" in page.inner_text("#answers")
+    page.screenshot(path=str(ARTIFACTS / "cannot-grade-saved.png"))
+    page.keyboard.press("n")
+    page.wait_for_function(
+        "document.getElementById('status-case').textContent.startsWith('Case 2 ')"
+    )
+    wait_for_image(page)
+    # 0 then Esc cancels; keyboard grading works as before
+    page.keyboard.press("0")
+    assert page.is_visible("#indeterminate")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#indeterminate")
+    grade_by_keyboard(page, "3", 1)
+    assert status(page).startswith(f"Case 2 of {total} · 2 done")
+    page.keyboard.press("n")
+    page.wait_for_function(
+        "document.getElementById('status-case').textContent.startsWith('Case 3 ')"
+    )
+    wait_for_image(page)
+    # by mouse: "other" needs the reader's own words
+    page.click("#cannot-grade")
+    page.check("input[name=reason][value='other']")
+    page.click("#indeterminate-submit")
+    page.wait_for_selector("#message.error:has-text('Describe the reason')")
+    page.fill("#reason-details", "contrast injected, not a T1 slice")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#message:has-text('Saved as indeterminate')")
+    reads = list(Read.objects.filter(item__session=session).order_by("item__position"))
+    assert [
+        (r.item.position, r.indeterminate, r.label, r.confidence, r.comment) for r in reads
+    ] == [
+        (0, True, "", None, "wrong or missing slice"),
+        (1, False, "C1", 50, ""),
+        (2, True, "", None, "other: contrast injected, not a T1 slice"),
+    ]
+    assert all(0 < r.time_ms < 120_000 for r in reads)
+    page.goto(f"{live_server.url}/read/")
+    assert f"3 / {total}" in page.inner_text(f"tr[data-session='{session.token}']")
+    page.goto(f"{live_server.url}/read/{session.token}/")  # resumes after the three
+    wait_for_image(page)
+    assert status(page).startswith(f"Case 4 of {total}")

@@ -95,3 +95,44 @@ def test_reader_seniority_is_checked_by_the_database(django_user_model):
     bob = django_user_model.objects.create_user("bob")
     with pytest.raises(IntegrityError):
         ReaderProfile.objects.create(user=bob, seniority="intern", years_experience=1)
+
+
+def _session_item(study, site, django_user_model):
+    from readers.services.reading import session_create
+
+    make_case(study=study, site=site, patient="P-1", label="B")
+    Image.objects.update(partition="test")
+    alice = django_user_model.objects.create_user("alice")
+    Membership.objects.create(study=study, user=alice, role="reader")
+    session = session_create(study=study, reader=alice, name="R1", condition="unaided")
+    return session.items.get()
+
+
+def test_a_read_has_a_class_or_is_indeterminate_never_both_nor_neither(
+    study, site, django_user_model
+):
+    import uuid
+
+    from readers.models import Read
+
+    item = _session_item(study, site, django_user_model)
+
+    def read(**kw):
+        fields = {"item": item, "stage": "unaided", "time_ms": 1, "request_id": uuid.uuid4(),
+                  **kw}
+        with transaction.atomic():
+            return Read.objects.create(**fields)
+
+    with pytest.raises(IntegrityError):  # a class on an indeterminate read
+        read(label="B", confidence=None, indeterminate=True, comment="motion")
+    with pytest.raises(IntegrityError):  # neither a class nor indeterminate
+        read(label="", confidence=50)
+    with pytest.raises(IntegrityError):  # a confidence on an indeterminate read
+        read(label="", confidence=50, indeterminate=True, comment="motion")
+    with pytest.raises(IntegrityError):  # a graded read without a confidence
+        read(label="B", confidence=None)
+    assert not Read.objects.exists()
+    graded = read(label="B", confidence=50)
+    unsure = read(version=2, label="", confidence=None, indeterminate=True, comment="motion")
+    assert (graded.indeterminate, unsure.indeterminate) == (False, True)
+    assert str(unsure).endswith("v2: indeterminate")

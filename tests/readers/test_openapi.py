@@ -105,9 +105,11 @@ class World:
                     session=session, image=image, position=position,
                     token=f"{session.token}-{position}",
                 )
+                cannot = session is first and position == 1  # indeterminate: no class
                 Read.objects.create(  # the stages read_submit allows in each condition
                     item=item, stage="aided" if session.condition == "ai_aided" else "unaided",
-                    label="B", confidence=40, time_ms=1200,
+                    label="" if cannot else "B", confidence=None if cannot else 40,
+                    indeterminate=cannot, time_ms=1200,
                     comment="hard one" if position else "", request_id=uuid.uuid4(),
                 )
         job = InferenceJob.objects.create(

@@ -211,3 +211,147 @@ def test_read_versions_and_request_ids_are_unique_in_the_database(reading_study,
         )
     assert ReadingSession.objects.count() == 1
     assert timedelta(0) <= timezone.now() - read.submitted_at < timedelta(minutes=1)
+
+
+# --- Indeterminate reads: the reader cannot grade the case (non-diagnostic image).
+
+
+def _cannot_grade(item, reason="motion artefact", stage="unaided", **kw):
+    return read_submit(
+        item=item, stage=stage, indeterminate=True, comment=reason,
+        time_ms=kw.pop("time_ms", 2100), request_id=kw.pop("request_id", uuid.uuid4()), **kw
+    )
+
+
+def test_an_indeterminate_read_has_no_class_no_confidence_and_keeps_its_reason(
+    reading_study, cast
+):
+    session = _alice_session(reading_study, cast)
+    item = session.items.order_by("position").first()
+    result = _cannot_grade(item, reason="  wrong or missing slice ", confidence=80)
+    read = Read.objects.get(item=item)
+    assert result.created and result.read.pk == read.pk
+    assert (read.indeterminate, read.label, read.confidence, read.comment, read.version) == (
+        True, "", None, "wrong or missing slice", 1,
+    )
+    # it is a read: the case is done and the reader moves on
+    assert selectors.session_next_item(session=session) != item
+    assert selectors.reader_sessions(user=cast["alice"]).get().n_read == 1
+    assert selectors.reader_worklist(user=cast["alice"])[0].n_done == 1
+    progress = selectors.sessions_progress(session_ids=[session.pk])[session.pk]  # the admin's
+    assert (progress.n_done, progress.times_ms) == (1, (2100,))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"reason": ""}, "give the reason"), ({"reason": "   "}, "give the reason"),
+     ({"label": "B"}, "has no class"), ({"stage": "aided"}, "has no aided answer"),
+     ({"time_ms": -1}, "negative")],
+)
+def test_it_refuses_an_indeterminate_read_without_a_reason_or_with_a_class(
+    reading_study, cast, kwargs, message
+):
+    session = _alice_session(reading_study, cast)
+    with pytest.raises(ReadingError, match=message):
+        _cannot_grade(session.items.first(), **kwargs)
+    assert not Read.objects.exists()
+
+
+def test_a_graded_read_still_needs_a_class_and_a_confidence(reading_study, cast):
+    session = _alice_session(reading_study, cast)
+    item = session.items.first()
+    with pytest.raises(ReadingError, match="not a class"):
+        _submit(item, label="")
+    with pytest.raises(ReadingError, match="give a confidence"):
+        _submit(item, confidence=None)
+    assert not Read.objects.exists()
+
+
+def test_a_retried_indeterminate_submit_stores_one_read(reading_study, cast):
+    session = _alice_session(reading_study, cast)
+    item = session.items.first()
+    key = uuid.uuid4()
+    first = _cannot_grade(item, request_id=key)
+    again = _cannot_grade(item, request_id=key)
+    # the same request id returns the stored read, whatever the retry carries
+    also = _submit(item, label="B", request_id=key)
+    assert first.created and not again.created and not also.created
+    assert again.read.pk == also.read.pk == first.read.pk
+    assert Read.objects.filter(item=item).count() == 1
+
+
+def test_revisions_turn_an_indeterminate_read_into_a_graded_one_and_back(reading_study, cast):
+    session = _alice_session(reading_study, cast)
+    item = session.items.first()
+    _cannot_grade(item)
+    with pytest.raises(ReadingError, match="no revisions"):
+        _submit(item, label="C1")
+    reading_study.revisions_allowed = True
+    reading_study.save()
+    item.refresh_from_db()
+    assert _submit(item, label="C1", confidence=65).read.version == 2
+    assert _cannot_grade(item, reason="hip not assessable (e.g. prosthesis)").read.version == 3
+    assert list(
+        Read.objects.filter(item=item).values_list("version", "indeterminate", "label",
+                                                   "confidence")
+    ) == [(1, True, "", None), (2, False, "C1", 65), (3, True, "", None)]
+
+
+def test_an_indeterminate_unaided_answer_is_locked_before_the_ai_output_like_a_graded_one(
+    reading_study, cast
+):
+    session = session_create(
+        study=reading_study, reader=cast["alice"], name="Seq", condition="sequential_ai"
+    )
+    item = session.items.first()
+    with pytest.raises(ReadingError, match="unaided answer first"):
+        _cannot_grade(item, stage="aided")
+    _cannot_grade(item, stage="unaided")
+    assert selectors.session_next_item(session=session) == item  # the aided answer is missing
+    _cannot_grade(item, stage="aided", reason="image quality / artefact")
+    reading_study.revisions_allowed = True
+    reading_study.save()
+    item.refresh_from_db()
+    with pytest.raises(ReadingError, match="locked"):
+        _submit(item, stage="unaided", label="C2")
+    assert selectors.session_next_item(session=session) != item
+
+
+def test_the_long_table_marks_indeterminate_reads_with_no_class_and_no_confidence(
+    reading_study, cast
+):
+    session = _alice_session(reading_study, cast)
+    items = list(session.items.order_by("position")[:3])
+    _submit(items[0], label="B", confidence=70)
+    _cannot_grade(items[1], confidence=40)
+    reading_study.revisions_allowed = True
+    reading_study.save()
+    items[2].refresh_from_db()
+    _cannot_grade(items[2])
+    _submit(items[2], label="C2", confidence=90)  # the final version is graded
+    rows = {row["order_index"]: row for row in selectors.study_long_table(study=reading_study)}
+    assert set(rows) == {0, 1, 2}
+    assert [rows[i]["indeterminate"] for i in (0, 1, 2)] == [False, True, False]
+    assert (rows[0]["label"], rows[0]["confidence"]) == ("B", 70.0)
+    assert (rows[1]["label"], rows[1]["confidence"]) == ("", None)
+    assert (rows[2]["label"], rows[2]["confidence"], rows[2]["version"]) == ("C2", 90.0, 2)
+    graded, unsure = rows[0], rows[1]
+    # nothing else in the row changes: the same columns and kinds of values
+    assert set(graded) == set(unsure)
+    assert unsure["case"] == str(items[1].image_id) and unsure["time_ms"] == 2100
+    assert unsure["condition"] == "unaided" and unsure["session"] == 1
+    assert unsure["truth"] == items[1].image.reference.label
+
+
+def test_a_session_reset_keeps_a_copy_of_an_indeterminate_read_and_its_reason(
+    reading_study, cast
+):
+    from readers.services.reading import session_reset
+
+    session = _alice_session(reading_study, cast)
+    _cannot_grade(session.items.order_by("position").first(), reason="image quality / artefact")
+    event = session_reset(session=session, by=cast["rachel"], reason="wrong reader")
+    [removed] = event.details["removed"]
+    assert (removed["indeterminate"], removed["label"], removed["confidence"]) == (True, "", None)
+    assert removed["comment"] == "image quality / artefact"
+    assert not Read.objects.exists()

@@ -431,3 +431,138 @@ def test_the_pixel_cache_is_bounded_by_bytes(monkeypatch):
         cache.get(name)
     # a, b cached; c evicts b (a was used more recently); b comes back and evicts c
     assert reads == ["a", "b", "c", "b"] and cache.size == 200
+
+
+# --- cases that cannot be graded (indeterminate reads) -------------------------------------------
+
+
+def cannot_grade(client, session, item, *, comment="motion artefact", request_id=None,
+                 stage="unaided", **extra):
+    body = {
+        "stage": stage, "indeterminate": True, "comment": comment, "time_ms": 2500,
+        "request_id": str(request_id or uuid.uuid4()), **extra,
+    }
+    return client.post(
+        case_url("api-read", session, item), data=json.dumps(body),
+        content_type="application/json",
+    )
+
+
+def test_a_reader_marks_a_case_indeterminate_with_a_reason_and_moves_on(client, rs):
+    alice_s = rs.session("alice")
+    items = list(alice_s.items.order_by("position"))
+    login(client, rs, "alice")
+    request_id = uuid.uuid4()
+    first = cannot_grade(client, alice_s, items[0], request_id=request_id)
+    again = cannot_grade(client, alice_s, items[0], request_id=request_id)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["read"] == {
+        "stage": "unaided", "version": 1, "label": "", "confidence": None, "indeterminate": True,
+    }
+    assert again.json()["created"] is False
+    read = Read.objects.get(item=items[0])
+    assert (read.indeterminate, read.label, read.confidence, read.comment, read.time_ms) == (
+        True, "", None, "motion artefact", 2500,
+    )
+    case = first.json()["case"]
+    assert case["reads"]["unaided"] == {
+        "stage": "unaided", "version": 1, "label": "", "confidence": None,
+        "comment": "motion artefact", "indeterminate": True,
+    }
+    assert case["stage"] is None and case["n_done"] == 1  # done, like a graded case
+    assert set(case) == CASE_KEYS
+    assert client.get(case_url("api-case", alice_s, items[0])).json()["reads"] == case["reads"]
+    # the reader moves on: next case, worklist and session list count it as done
+    data = client.get(reverse("reading:api-next", args=[alice_s.token])).json()
+    assert data["case"]["token"] == items[1].token and data["case"]["n_done"] == 1
+    assert client.get(reverse("reading:api-sessions")).json()["sessions"][0]["done"] == 1
+    assert f"1 / {len(items)}" in client.get(reverse("reading:worklist")).content.decode()
+    assert_nothing_leaks(json.dumps(first.json()), rs.study)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"comment": ""}, "comment"),
+        ({"comment": "   "}, "comment"),
+        ({"label": "B"}, "label"),
+        ({"label": "D"}, "label"),
+    ],
+)
+def test_it_refuses_an_indeterminate_submit_without_a_reason_or_with_a_label(
+    client, rs, change, field
+):
+    alice_s = rs.session("alice")
+    item = alice_s.items.order_by("position").first()
+    response = cannot_grade(login(client, rs, "alice"), alice_s, item, **change)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and list(error["fields"]) == [field]
+    assert not Read.objects.exists()
+
+
+def test_a_graded_submit_without_a_label_or_a_confidence_is_refused(client, rs):
+    alice_s = rs.session("alice")
+    item = alice_s.items.order_by("position").first()
+    login(client, rs, "alice")
+    for missing in ("label", "confidence"):
+        body = {"stage": "unaided", "label": "A", "confidence": 5, "time_ms": 1,
+                "request_id": str(uuid.uuid4())}
+        del body[missing]
+        response = client.post(case_url("api-read", alice_s, item), data=json.dumps(body),
+                               content_type="application/json")
+        assert response.status_code == 400
+        assert list(response.json()["error"]["fields"]) == [missing]
+    not_indeterminate = cannot_grade(client, alice_s, item, indeterminate=False)
+    assert not_indeterminate.status_code == 400
+    assert set(not_indeterminate.json()["error"]["fields"]) == {"label", "confidence"}
+    assert not Read.objects.exists()
+
+
+def test_an_indeterminate_submit_drops_a_confidence_sent_with_it(client, rs):
+    alice_s = rs.session("alice")
+    item = alice_s.items.order_by("position").first()
+    response = cannot_grade(login(client, rs, "alice"), alice_s, item, confidence=70)
+    assert response.status_code == 201
+    assert Read.objects.get(item=item).confidence is None
+
+
+def test_a_revision_turns_an_indeterminate_answer_into_a_graded_one_where_allowed(client, rs):
+    alice_s = rs.session("alice")
+    item = alice_s.items.order_by("position").first()
+    login(client, rs, "alice")
+    assert cannot_grade(client, alice_s, item).status_code == 201
+    refused = submit(client, alice_s, item, label="B")
+    assert refused.status_code == 409 and "no revisions" in refused.json()["error"]["message"]
+    Study.objects.filter(pk=rs.study.pk).update(revisions_allowed=True)
+    revised = submit(client, alice_s, item, label="B", confidence=40)
+    assert revised.status_code == 201
+    own = revised.json()["case"]["reads"]["unaided"]
+    assert (own["version"], own["label"], own["confidence"], own["indeterminate"]) == (
+        2, "B", 40, False,
+    )
+    back = cannot_grade(client, alice_s, item, comment="wrong or missing slice")
+    assert back.status_code == 201 and back.json()["read"]["version"] == 3
+    assert back.json()["case"]["reads"]["unaided"]["indeterminate"] is True
+
+
+def test_an_indeterminate_unaided_answer_unlocks_the_ai_output_in_a_sequential_session(
+    client, rs
+):
+    session = session_create(
+        study=rs.study, reader=rs.users["alice"], name="Seq", condition="sequential_ai",
+        override_reason="test",
+    )
+    item = session.items.order_by("position").first()
+    mv = _prediction_for(item)
+    ReadingSession.objects.filter(pk=session.pk).update(model_version=mv)
+    login(client, rs, "alice")
+    early = cannot_grade(client, session, item, stage="aided")
+    assert early.status_code == 409 and client.get(
+        case_url("api-case", session, item)
+    ).json()["ai"] is None
+    locked = cannot_grade(client, session, item).json()["case"]
+    assert locked["stage"] == "aided" and locked["ai"]["predicted_label"] == "C2"
+    assert locked["n_done"] == 0  # the final (aided) answer is still to come
+    final = submit(client, session, item, label="C2", stage="aided").json()["case"]
+    assert final["stage"] is None and final["n_done"] == 1

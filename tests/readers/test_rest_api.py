@@ -317,7 +317,7 @@ def test_a_reader_sees_own_sessions_and_reads_by_tokens_only(client, world):
     assert sessions[0]["n_read"] == 1
     assert [set(r) for r in reads] == [{
         "id", "study", "session", "case_token", "position", "stage", "version", "label",
-        "confidence", "comment", "time_ms", "submitted_at",
+        "confidence", "indeterminate", "comment", "time_ms", "submitted_at",
     }]
     assert reads[0]["session"] == world.alice_s.token
     # Nothing of bob, his answer, or case ids and truth anywhere alice can reach.
