@@ -37,6 +37,7 @@ from readers import selectors
 from readers.models import (
     Image,
     ImportBatch,
+    Read,
     ReaderProfile,
     ReadingSession,
     SessionCase,
@@ -180,6 +181,12 @@ def study_report_inputs(*, study: Study, model_version: ModelVersion | None = No
     df = study_export_long_table(study=study, model_version=model_version)
     versions = study_export_model_versions(study=study, model_version=model_version)
     design = study_report_design(study=study, model_versions=versions)
+    # STARD: the results that are indeterminate (a reader could not grade the case).
+    undecided = (df[df["indeterminate"].eq(True)]
+                 if "indeterminate" in df.columns else df.iloc[0:0])
+    design["flow"]["indeterminate_reads"] = int(len(undecided))
+    design["flow"]["cases_with_an_indeterminate_read"] = int(undecided["case"].nunique())
+    design["indeterminate_reasons"] = _indeterminate_reasons(study, undecided)
     keys = [c for c in ("reader", "condition", "session", "case", "version") if c in df.columns]
     canonical = df.sort_values(keys, kind="stable").reset_index(drop=True)
     digest = hashlib.sha256()
@@ -190,6 +197,24 @@ def study_report_inputs(*, study: Study, model_version: ModelVersion | None = No
         "code_version": code_version(),
     }, sort_keys=True, default=str).encode())
     return df, design, digest.hexdigest()
+
+
+def _indeterminate_reasons(study: Study, undecided) -> dict[str, int]:
+    """The reasons readers gave for the indeterminate reads of the long table (their final
+    versions), most frequent first."""
+    if undecided.empty:
+        return {}
+    final = {}
+    for read in (Read.objects.filter(item__session__study=study)
+                 .only("item_id", "stage", "version", "indeterminate", "comment")
+                 .order_by("item_id", "stage", "version")):
+        final[(read.item_id, read.stage)] = read  # the last version wins
+    reasons: dict[str, int] = {}
+    for read in final.values():
+        if read.indeterminate:
+            why = (read.comment or "").strip() or "no reason given"
+            reasons[why] = reasons.get(why, 0) + 1
+    return dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def study_report_request(*, study: Study, model_version: ModelVersion | None = None,

@@ -28,6 +28,7 @@ from readers.services.reading import read_submit, sessions_create_audited
 __all__ = ["AIDED_SESSION_NAME", "PANEL", "SIMULATED_SESSION_NAME", "SimulatedReader",
            "SimulatedReads", "panel_simulate", "panel_simulate_aided", "simulated_panel_create"]
 
+INDETERMINATE_REASONS = ("image quality / artefact", "wrong or missing slice")
 SIMULATED_SESSION_NAME = "SIMULATED panel (unaided)"
 AIDED_SESSION_NAME = "SIMULATED panel (AI-aided)"
 AIDED_OVERRIDE = ("SIMULATED panel: its reads are drawn at random, so there is no memory of "
@@ -70,6 +71,8 @@ class SimulatedReads:
     labels: np.ndarray  # (n_cases,) str
     confidence: np.ndarray  # (n_cases,) int, 40..95
     time_ms: np.ndarray  # (n_cases,) int
+    indeterminate: np.ndarray | None = None  # (n_cases,) bool: "cannot grade" (then reason)
+    reason: np.ndarray | None = None  # (n_cases,) str, "" where graded
 
 
 def panel_simulate(truth: Sequence[str], *, labels: Sequence[str], rng: np.random.Generator,
@@ -81,7 +84,9 @@ def panel_simulate(truth: Sequence[str], *, labels: Sequence[str], rng: np.rando
     with probability proportional to ``exp(-2 (|k - t| - 1))`` over the classes ``k != t``, so
     neighbours of the true class ``t`` on the ordered scale are the usual errors. Confidence is
     ``N(80, 8)`` when right and ``N(58, 9)`` when wrong, rounded and clipped to 40..95; time on
-    case is log-normal, ``median_seconds * exp(N(0, 0.45))``, clipped to 4..600 s.
+    case is log-normal, ``median_seconds * exp(N(0, 0.45))``, clipped to 4..600 s. A reader
+    finds a case not gradable (indeterminate, with one of :data:`INDETERMINATE_REASONS`) with
+    probability 1 %, or 6 % on the hardest cases (difficulty above 1.5).
 
     Parameters
     ----------
@@ -124,10 +129,14 @@ def panel_simulate(truth: Sequence[str], *, labels: Sequence[str], rng: np.rando
         answer = np.where(right, t, wrong)
         confidence = np.where(right, rng.normal(80.0, 8.0, t.size), rng.normal(58.0, 9.0, t.size))
         seconds = reader.median_seconds * np.exp(rng.normal(0.0, 0.45, t.size))
+        undecided = rng.random(t.size) < np.where(difficulty > 1.5, 0.06, 0.01)
+        why = np.array(INDETERMINATE_REASONS, dtype=object)[
+            rng.integers(0, len(INDETERMINATE_REASONS), t.size)]
         out[reader.username] = SimulatedReads(
             labels=np.array(labels, dtype=object)[answer],
             confidence=np.clip(np.rint(confidence), 40, 95).astype(int),
             time_ms=np.rint(np.clip(seconds, 4.0, 600.0) * 1000).astype(int),
+            indeterminate=undecided, reason=np.where(undecided, why, ""),
         )
     return out
 
@@ -144,7 +153,8 @@ def panel_simulate_aided(unaided: dict[str, SimulatedReads], truth: Sequence[str
     the model's call differs, they take it with probability ``reader.reliance`` when the model
     is right and a third of that when it is wrong (people catch many, not all, of a model's
     errors: automation bias). Confidence rises by 6 where the answer agrees with the model and
-    falls by 4 where it does not; time on case is 0.85 times the unaided draw.
+    falls by 4 where it does not; time on case is 0.85 times the unaided draw. A case the
+    reader could not grade unaided stays indeterminate (the image is the same).
     """
     labels = [str(x) for x in labels]
     truth = np.array([str(x) for x in truth], dtype=object)
@@ -166,7 +176,8 @@ def panel_simulate_aided(unaided: dict[str, SimulatedReads], truth: Sequence[str
         confidence = base.confidence + np.where(answer == model, 6, -4)
         out[reader.username] = SimulatedReads(
             labels=answer, confidence=np.clip(confidence, 40, 95).astype(int),
-            time_ms=np.rint(base.time_ms * 0.85).astype(int))
+            time_ms=np.rint(base.time_ms * 0.85).astype(int),
+            indeterminate=base.indeterminate, reason=base.reason)
     return out
 
 
@@ -250,11 +261,18 @@ def _submit(study, items, draws, image_ids, *, stage) -> int:
             if it.pk in read_items:
                 continue
             sim, j = draws[it.session.reader.get_username()], column[it.image_id]
-            result = read_submit(
-                item=it, stage=stage, label=str(sim.labels[j]),
-                confidence=int(round(sim.confidence[j] * scale)), time_ms=int(sim.time_ms[j]),
-                request_id=uuid.uuid5(_REQUEST_NS, f"{it.session.token}:{it.pk}"),
-                comment="SIMULATED read",
-            )
+            request_id = uuid.uuid5(_REQUEST_NS, f"{it.session.token}:{it.pk}")
+            if sim.indeterminate is not None and sim.indeterminate[j]:
+                result = read_submit(
+                    item=it, stage=stage, indeterminate=True, time_ms=int(sim.time_ms[j]),
+                    request_id=request_id, comment=f"{sim.reason[j]} (SIMULATED read)",
+                )
+            else:
+                result = read_submit(
+                    item=it, stage=stage, label=str(sim.labels[j]),
+                    confidence=int(round(sim.confidence[j] * scale)),
+                    time_ms=int(sim.time_ms[j]), request_id=request_id,
+                    comment="SIMULATED read",
+                )
             created += result.created
     return created

@@ -72,7 +72,10 @@ def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_
         assert reads.count() == reading.count()
         assert set(reads.values_list("item__image", flat=True)) == set(
             reading.values_list("pk", flat=True))
-        assert all(40 <= c <= 95 for c in reads.values_list("confidence", flat=True))
+        graded = reads.filter(indeterminate=False)
+        assert all(40 <= c <= 95 for c in graded.values_list("confidence", flat=True))
+        assert all(r.comment.endswith("(SIMULATED read)") and r.label == ""
+                   for r in reads.filter(indeterminate=True))
 
     # The study report, built synchronously, compares the shipped model with the panel.
     report = StudyReport.objects.get(study=study)
@@ -87,6 +90,14 @@ def test_the_demo_is_built_end_to_end_and_idempotent(settings, tmp_path, inline_
     # Both conditions are there: the unaided vs AI-aided MRMC is in the report.
     assert report.result["conditions"] == ["ai_aided", "unaided"]
     assert report.result["primary_condition"] == "unaided"
+    # Indeterminate reads (the panel cannot grade ~1 % of cases) are in the STARD flow.
+    undecided = Read.objects.filter(item__session__in=simulated, indeterminate=True,
+                                    stage="unaided")
+    assert report.design["flow"]["indeterminate_reads"] == Read.objects.filter(
+        item__session__in=simulated, indeterminate=True).count()
+    if undecided.exists():
+        assert report.design["indeterminate_reasons"]
+        assert sum(r["n_indeterminate"] for r in everyone["readers"]) == undecided.count()
 
     counts = (images.count(), Prediction.objects.count(), sessions.count(),
               Read.objects.count(), StudyReport.objects.count())

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from readers.services.simulated_panel import (
+    INDETERMINATE_REASONS,
     PANEL,
     SimulatedReader,
     panel_simulate,
@@ -135,3 +136,18 @@ def test_aided_reads_are_seeded_and_check_the_models_calls():
     with pytest.raises(ValueError, match=r"model: classes \['X'\]"):
         panel_simulate_aided(unaided, truth, ["X"] + model[1:], labels=LABELS,
                              rng=np.random.default_rng(0))
+
+
+def test_a_few_cases_are_indeterminate_with_a_reason_and_stay_so_when_aided():
+    truth = _truth(2000, seed=21)
+    reads = panel_simulate(truth, labels=LABELS, rng=np.random.default_rng(8))
+    rates = [sim.indeterminate.mean() for sim in reads.values()]
+    assert all(0.005 < r < 0.04 for r in rates)
+    for sim in reads.values():
+        assert set(sim.reason[sim.indeterminate]) <= set(INDETERMINATE_REASONS)
+        assert set(sim.reason[~sim.indeterminate]) == {""}
+    model = _model_calls(truth, 0.8, seed=4)
+    aided = panel_simulate_aided(reads, truth, model, labels=LABELS,
+                                 rng=np.random.default_rng(9))
+    for name, sim in aided.items():
+        assert np.array_equal(sim.indeterminate, reads[name].indeterminate)
