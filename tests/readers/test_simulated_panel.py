@@ -146,6 +146,8 @@ def test_a_few_cases_are_indeterminate_with_a_reason_and_stay_so_when_aided():
     for sim in reads.values():
         assert set(sim.reason[sim.indeterminate]) <= set(INDETERMINATE_REASONS)
         assert set(sim.reason[~sim.indeterminate]) == {""}
+    given = {x for sim in reads.values() for x in sim.reason[sim.indeterminate]}
+    assert given == set(INDETERMINATE_REASONS)
     model = _model_calls(truth, 0.8, seed=4)
     aided = panel_simulate_aided(reads, truth, model, labels=LABELS,
                                  rng=np.random.default_rng(9))
