@@ -205,7 +205,8 @@ def _indeterminate_reasons(study: Study, undecided) -> dict[str, int]:
     if undecided.empty:
         return {}
     final = {}
-    for read in (Read.objects.filter(item__session__study=study)
+    cases = {int(c) for c in undecided["case"].unique()}
+    for read in (Read.objects.filter(item__session__study=study, item__image_id__in=cases)
                  .only("item_id", "stage", "version", "indeterminate", "comment")
                  .order_by("item_id", "stage", "version")):
         final[(read.item_id, read.stage)] = read  # the last version wins
