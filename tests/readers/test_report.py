@@ -18,7 +18,7 @@ from analysis.exports import endpoint_slug
 from analysis.ratings import Endpoint
 from analysis.report_pdf import fmt_ci, fmt_num
 from inference.models import Prediction
-from readers.models import Membership, ReaderProfile, StudyReport
+from readers.models import Membership, ReaderProfile, SessionCase, StudyReport
 from readers.pixels import heatmap_bytes, heatmap_on_image
 from readers.services import reports
 from readers.services.exports import study_export_long_table
@@ -264,3 +264,22 @@ def test_the_report_carries_its_data_as_exports_that_reproduce_its_numbers(
     for name in ("result.json", "report.pdf", "..%2Fresult.json", "nothing.csv"):
         url = reverse("reports:export", args=[report_study.slug, built.pk, "x"])[:-1] + name
         assert client.get(url).status_code == 404, name
+
+
+def test_indeterminate_reads_are_in_the_flow_with_their_reasons(client, cast, report_study):
+    report_study.revisions_allowed = True
+    report_study.save(update_fields=["revisions_allowed"])
+    item = (SessionCase.objects.filter(session__reader=cast["bob"], reads__isnull=False)
+            .order_by("position").first())
+    read_submit(item=item, stage="unaided", indeterminate=True, comment="motion artefact",
+                time_ms=900, request_id=uuid.uuid4())  # bob revises a read: cannot grade
+    report = reports.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    assert report.status == StudyReport.Status.DONE, report.error
+    flow = report.design["flow"]
+    assert (flow["indeterminate_reads"], flow["cases_with_an_indeterminate_read"]) == (1, 1)
+    assert report.design["indeterminate_reasons"] == {"motion artefact": 1}
+    bob = next(r for r in report.result["site_groups"][0]["readers"] if r["reader"] == "bob")
+    assert bob["n_indeterminate"] == 1 and bob["n_not_read"] == 0
+    client.force_login(cast["alice"])
+    body = client.get(reverse("reports:detail", args=[report_study.slug, report.pk])).content
+    assert b"indeterminate reads 1" in body and b"motion artefact 1" in body
