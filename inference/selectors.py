@@ -12,7 +12,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from inference.models import InferenceJob, ModelVersion, Prediction
-from readers.models import Image, Membership, Study
+from readers.models import Membership, Study
+from readers.selectors import long_table_case_fields
 
 INFERENCE_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
 
@@ -83,22 +84,13 @@ def model_long_table(*, study: Study, model_version: ModelVersion) -> list[dict]
         .order_by("image_id")
     )
     for order, p in enumerate(predictions):
-        image: Image = p.image
-        patient = image.hip.patient
-        reference = getattr(image, "reference", None)
         rows.append({
-            "study": study.slug,
+            **long_table_case_fields(study=study, image=p.image),
             "reader": f"model:{model_version.short_sha}",
             "reader_kind": "model",
             "seniority": "",
             "condition": "unaided",
             "session": 1,
-            "case": str(image.pk),
-            "patient": patient.pseudonym,
-            "hip": f"{patient.pseudonym}-{image.hip.side}",
-            "site": patient.site.code,
-            "partition": image.partition,
-            "truth": reference.label if reference else "",
             "label": p.predicted_label,
             "confidence": round(100 * max(p.probabilities), 3),
             **{f"score_{c}": float(v) for c, v in zip(codes, p.probabilities, strict=True)},

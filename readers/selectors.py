@@ -107,6 +107,23 @@ def session_next_item(*, session: ReadingSession) -> SessionCase | None:
 # --- The long table (DESIGN.md: the interchange format between the app, exports and analysis).
 
 
+def long_table_case_fields(*, study: Study, image: Image) -> dict:
+    """The columns of a long-table row that describe the case, the same for every reader and
+    model: study, case id, patient pseudonym, hip, site, partition and truth ("" when
+    unlabelled). Needs ``image.hip.patient.site`` and ``image.reference`` (select_related)."""
+    patient = image.hip.patient
+    reference = getattr(image, "reference", None)
+    return {
+        "study": study.slug,
+        "case": str(image.pk),
+        "patient": patient.pseudonym,
+        "hip": f"{patient.pseudonym}-{image.hip.side}",
+        "site": patient.site.code,
+        "partition": image.partition,
+        "truth": reference.label if reference else "",
+    }
+
+
 def study_long_table(*, study: Study) -> list[dict]:
     """One row per reader × case × condition × session, final read versions only.
 
@@ -150,25 +167,16 @@ def study_long_table(*, study: Study) -> list[dict]:
     rows = []
     for read in final.values():
         session = by_pk[read.item.session_id]
-        image = read.item.image
-        patient = image.hip.patient
         profile = getattr(session.reader, "reader_profile", None)
         condition = "unaided" if read.stage == Read.Stage.UNAIDED else "ai_aided"
-        reference = getattr(image, "reference", None)
         rows.append(
             {
-                "study": study.slug,
+                **long_table_case_fields(study=study, image=read.item.image),
                 "reader": session.reader.get_username(),
                 "reader_kind": "human",
                 "seniority": profile.seniority if profile else "",
                 "condition": condition,
                 "session": numbers[session.pk][condition],
-                "case": str(image.pk),
-                "patient": patient.pseudonym,
-                "hip": f"{patient.pseudonym}-{image.hip.side}",
-                "site": patient.site.code,
-                "partition": image.partition,
-                "truth": reference.label if reference else "",
                 "label": read.label,  # "" for an indeterminate read
                 "confidence": (
                     None

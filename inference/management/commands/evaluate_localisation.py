@@ -14,12 +14,13 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from inference import selectors, services
+from inference import services
 from inference.engine.card import ModelCard, ModelError, load_model
 from inference.engine.gradcam import _masks_like, grad_cam, localisation_metrics
 from inference.engine.networks import gradcam_layer
 from inference.engine.predictor import Predictor
 from inference.engine.transforms import Preprocess
+from inference.management.arguments import study_and_model_version
 from inference.models import ModelVersion
 from readers.models import Image, Study
 
@@ -82,23 +83,15 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"--study {options['study']!r}: no such study")
+        study, version = study_and_model_version(options)
+        if version.format == ModelVersion.Format.TORCHSCRIPT:
+            raise CommandError("Grad-CAM needs a state-dict model of a known architecture")
         try:
-            if options["shipped"]:
-                version, _ = services.model_version_register_shipped(study=study)
-            else:
-                version = selectors.model_version_by_prefix(prefix=options["model"])
-            if version.format == ModelVersion.Format.TORCHSCRIPT:
-                raise CommandError("Grad-CAM needs a state-dict model of a known architecture")
             results = [
                 localisation_of(version, study, part.strip(),
                                 correct_only=not options["all_cases"])
                 for part in options["partitions"].split(",") if part.strip()
             ]
-        except (ModelVersion.DoesNotExist, ModelVersion.MultipleObjectsReturned) as exc:
-            raise CommandError(f"--model: {exc}") from None
         except (ModelError, services.InferenceError) as exc:
             raise CommandError(str(exc)) from None
         if options["json"]:

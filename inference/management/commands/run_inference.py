@@ -8,10 +8,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference import selectors, services
-from inference.engine.card import ModelError
-from inference.models import InferenceJob, ModelVersion
-from readers.models import Study
+from inference import services
+from inference.management.arguments import study_and_model_version
+from inference.models import InferenceJob
 
 
 class Command(BaseCommand):
@@ -34,18 +33,7 @@ class Command(BaseCommand):
                             help="give up waiting after this many seconds (default 3600)")
 
     def handle(self, *args, **options):
-        study = Study.objects.filter(slug=options["study"]).first()
-        if study is None:
-            raise CommandError(f"--study {options['study']!r}: no such study")
-        try:
-            if options["shipped"]:
-                version, _ = services.model_version_register_shipped(study=study)
-            else:
-                version = selectors.model_version_by_prefix(prefix=options["model"])
-        except (ModelVersion.DoesNotExist, ModelVersion.MultipleObjectsReturned) as exc:
-            raise CommandError(f"--model: {exc}") from None
-        except (services.InferenceError, ModelError) as exc:
-            raise CommandError(str(exc)) from None
+        study, version = study_and_model_version(options)
         partitions = [p.strip() for p in options["partitions"].split(",") if p.strip()]
         try:
             job = services.inference_job_create(
