@@ -30,16 +30,19 @@ test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The database tests once more on the embedded default (SQLite), whatever DATABASE_URL says.
 # A file, not memory, so that tests with several threads or a worker process share it.
 test-sqlite: install
 	env -u DATABASE_URL READERBENCH_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite.sqlite3 \
-		$(BIN)/pytest tests/readers tests/test_settings.py $(PYTEST_ARGS)
+		$(BIN)/pytest tests/studies tests/readers tests/reports tests/api tests/demo tests/test_home.py \
+		tests/test_permissions.py tests/test_settings.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/bench_import.py --files 500

@@ -18,9 +18,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analysis.compare import compare  # noqa: E402
-from analysis.longtable import load_long_table  # noqa: E402
-from analysis.simulate import simulate_long_table  # noqa: E402
+from analysis.compare.comparison import compare  # noqa: E402
+from analysis.table.longtable import load_long_table  # noqa: E402
+from analysis.table.simulate import simulate_long_table  # noqa: E402
 
 GOAL_S = 5.0
 LABELS = ("A", "B", "C1", "C2")  # an example four-class ordinal scheme (JIC)

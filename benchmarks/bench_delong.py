@@ -18,7 +18,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.roc import delong_covariance  # noqa: E402
+from analysis.roc.auc import delong_covariance  # noqa: E402
 
 NAIVE_LIMIT_BYTES = 2e9
 

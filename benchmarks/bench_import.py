@@ -8,7 +8,7 @@ It writes N synthetic 16-bit MR slices with identifying tags (the phantom genera
 one run:
 
 - *bare*: ``pydicom.dcmread`` + ``pydicom.dcmwrite`` of every file (to a scratch folder);
-- *import*: :func:`readers.services.dicom_import.import_dicom_files` on the same folder
+- *import*: :func:`studies.services.dicom_import.import_dicom_files` on the same folder
   (validation, de-identification, storage by hash, cached array, database rows) into a fresh
   SQLite database in a temporary folder, or the database given by ``--database-url`` (a study
   and site made for the run are deleted afterwards).
@@ -101,7 +101,7 @@ def _input_files(folder: Path, n: int, *, own: bool) -> tuple[list[Path], str]:
     two images per patient), else from :func:`write_files`."""
     if not own:
         try:
-            from inference.engine.phantoms import write_phantom_study
+            from inference.engine.phantom_dicom import write_phantom_study
         except ImportError:
             pass
         else:
@@ -116,7 +116,7 @@ def _input_files(folder: Path, n: int, *, own: bool) -> tuple[list[Path], str]:
                 patients = max(1, (n - len(paths)) // 2 + 1)
             for extra in paths[n:]:
                 extra.unlink()
-            return paths[:n], "inference.engine.phantoms.write_phantom_study"
+            return paths[:n], "inference.engine.phantom_dicom.write_phantom_study"
     return write_files(folder, n), "own phantom-like writer (256-384 px)"
 
 
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         import pydicom
         from django.db import connection
 
-        from readers.models import Image, Site, Study
-        from readers.services.dicom_import import import_dicom_files
+        from studies.models import Image, Site, Study
+        from studies.services.dicom_import import import_dicom_files
 
         paths, generator = _input_files(tmp / "in", args.files, own=args.own_writer)
         size = sum(p.stat().st_size for p in paths)

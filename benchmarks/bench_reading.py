@@ -111,9 +111,10 @@ def prepare(*, n_readers: int, n_cases: int, tmp: Path, tag: str) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
-    from readers.models import Image, Membership, ReaderProfile, ReferenceLabel, Site, Study
-    from readers.services.dicom_import import import_dicom_files
+    from readers.models import ReaderProfile
     from readers.services.reading import sessions_create_bulk
+    from studies.models import Image, Membership, ReferenceLabel, Site, Study
+    from studies.services.dicom_import import import_dicom_files
 
     study = Study.objects.create(slug=f"bench-{tag}", title="Reading benchmark", synthetic=True)
     site, _ = Site.objects.get_or_create(code=f"BENCH-{tag}")
@@ -149,7 +150,8 @@ def prepare(*, n_readers: int, n_cases: int, tmp: Path, tag: str) -> dict:
 def cleanup(info: dict) -> None:
     from django.contrib.auth import get_user_model
 
-    from readers.models import ReadingSession, Site, Study
+    from readers.models import ReadingSession
+    from studies.models import Site, Study
 
     ReadingSession.objects.filter(study_id=info["study_id"]).delete()
     Study.objects.filter(pk=info["study_id"]).delete()

@@ -7,8 +7,8 @@ on phantom images), and the PDF.
 Run ``python benchmarks/bench_report.py`` (``--readers``, ``--cases``, ``--bootstrap``,
 ``--repeat``). Goal: under 30 s on this 2-core machine. Wall and CPU time are printed per stage;
 the figures are the best of ``--repeat`` runs. The same code as the web report runs here
-(:func:`analysis.figures.report_figure_specs`, :func:`analysis.figures.draw_report_figure`,
-:func:`analysis.figures.example_cases_figure`, :func:`analysis.report_pdf.render_pdf`), minus
+(:func:`reports.figures.report_figure_specs`, :func:`reports.figures.draw_report_figure`,
+:func:`reports.example_cases.example_cases_figure`, :func:`reports.pdf.render_pdf`), minus
 the database queries that build the long table (``study_export_long_table``).
 """
 
@@ -24,15 +24,18 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402
 
-from analysis import figures  # noqa: E402
-from analysis.compare import compare  # noqa: E402
-from analysis.longtable import validate_long_table  # noqa: E402
-from analysis.report_pdf import render_pdf  # noqa: E402
-from analysis.simulate import simulate_long_table  # noqa: E402
+from analysis.compare.comparison import compare  # noqa: E402
+from analysis.table.longtable import validate_long_table  # noqa: E402
+from analysis.table.simulate import simulate_long_table  # noqa: E402
+from reports import (
+    example_cases,
+    figures,  # noqa: E402
+)
+from reports.pdf import render_pdf  # noqa: E402
 
 GOAL_S = 30.0
 LABELS = ("A", "B", "C1", "C2")
-EXAMPLES_PER_ROW = 4  # as readers.services.reports.EXAMPLES_PER_ROW
+EXAMPLES_PER_ROW = 4  # as reports.services.build.EXAMPLES_PER_ROW
 
 
 def _phantoms(n: int, seed: int) -> list[np.ndarray]:
@@ -74,13 +77,13 @@ def run_once(df, *, n_bootstrap: int, seed: int, images: list[np.ndarray]) -> di
     model = table.model_readers[0]
     groups = [g["name"] for g in comparison["site_groups"] if g["name"] != "all"] or ["all"]
     for group in groups:
-        chosen = figures.example_case_choices(table, comparison, model=model, site_group=group,
-                                              n_right=EXAMPLES_PER_ROW,
-                                              n_wrong=EXAMPLES_PER_ROW)
-        cases = [figures.ExampleCase(image=images[i % len(images)],
+        chosen = example_cases.example_case_choices(
+            table, comparison, model=model,
+            site_group=group, n_right=EXAMPLES_PER_ROW, n_wrong=EXAMPLES_PER_ROW)
+        cases = [example_cases.ExampleCase(image=images[i % len(images)],
                                      heat=_heat((16, 16), rng), **c)
                  for i, c in enumerate(chosen)]
-        rendered.append((f"Example cases, {group}", figures.example_cases_figure(cases)))
+        rendered.append((f"Example cases, {group}", example_cases.example_cases_figure(cases)))
     lap("examples")
     design = {"slug": "bench", "title": "benchmark (simulated)", "synthetic": True,
               "labels": list(LABELS), "flow": {}, "sites": [], "readers": [], "sessions": [],

@@ -63,8 +63,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "studies",
     "readers",
     "inference",
+    "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [

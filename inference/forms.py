@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from readers.models import READING_PARTITIONS, Partition
+from studies.models import READING_PARTITIONS, Partition
 
 
 class InferenceJobForm(forms.Form):

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
-from readers.models import Image, Study
+from studies.models import Image, Study
 
 
 class ModelVersion(models.Model):

@@ -12,8 +12,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from inference.models import InferenceJob, ModelVersion, Prediction
-from readers.models import Membership, Study
-from readers.selectors import long_table_case_fields
+from studies.models import Membership, Study
+from studies.selectors import long_table_case_fields
 
 INFERENCE_ROLES = (Membership.Role.RESEARCHER, Membership.Role.ADMIN)
 

@@ -6,7 +6,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator
 
-from readers.models import READING_PARTITIONS, Membership, Partition, Read, ReadingSession, Study
+from readers.models import Read, ReadingSession
+from studies.models import READING_PARTITIONS, Membership, Partition, Study
 
 MAX_TIME_MS = 24 * 3600 * 1000
 

@@ -1,4 +1,5 @@
-"""Reads of the study domain (HackSoft style: selectors read, services write)."""
+"""Reads of reading (HackSoft style: selectors read, services write): what a reader may see,
+their worklist and case view, session progress, and the human rows of the long table."""
 
 from __future__ import annotations
 
@@ -9,47 +10,9 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from readers.models import Image, Partition, Read, ReadingSession, SessionCase, Study
-
-UNASSIGNED = "unassigned"
-UNLABELLED = "unlabelled"
-
-
-def study_case_counts(*, study: Study) -> dict:
-    """Cases per partition (rows) and reference class (columns), in the study's class order.
-
-    Returns ``{"labels": [...classes, "unlabelled"], "rows": {partition: [counts...]}}`` with the
-    partitions in their natural order and "unassigned" last; empty partitions are left out.
-    """
-    labels = [*study.label_codes, UNLABELLED]
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(labels, 0))
-    grouped = (
-        Image.objects.filter(study=study)
-        .values("partition", "reference__label")
-        .annotate(n=Count("id"))
-    )
-    for row in grouped:
-        part = row["partition"] or UNASSIGNED
-        label = row["reference__label"] or UNLABELLED
-        if label not in counts[part]:  # a label outside the scheme: show it, don't hide it
-            for other in counts.values():
-                other.setdefault(label, 0)
-            labels.append(label)
-            counts[part].setdefault(label, 0)
-        counts[part][label] += row["n"]
-    order = [*Partition.values, UNASSIGNED]
-    rows = {
-        part: [counts[part].get(label, 0) for label in labels]
-        for part in order
-        if part in counts
-    }
-    return {"labels": labels, "rows": rows}
-
-
-def study_has_reads(*, study: Study) -> bool:
-    """Whether any reader has submitted a read on a case of the study."""
-    return Read.objects.filter(item__session__study=study).exists()
-
+from readers.models import Read, ReadingSession, SessionCase
+from studies.models import Study
+from studies.selectors import long_table_case_fields
 
 # --- What a reader may see. Every reading view and API goes through these: a reader reaches
 # only their own sessions and the cases in them, by opaque tokens; anything else is a 404, so
@@ -105,23 +68,6 @@ def session_next_item(*, session: ReadingSession) -> SessionCase | None:
 
 
 # --- The long table (DESIGN.md: the interchange format between the app, exports and analysis).
-
-
-def long_table_case_fields(*, study: Study, image: Image) -> dict:
-    """The columns of a long-table row that describe the case, the same for every reader and
-    model: study, case id, patient pseudonym, hip, site, partition and truth ("" when
-    unlabelled). Needs ``image.hip.patient.site`` and ``image.reference`` (select_related)."""
-    patient = image.hip.patient
-    reference = getattr(image, "reference", None)
-    return {
-        "study": study.slug,
-        "case": str(image.pk),
-        "patient": patient.pseudonym,
-        "hip": f"{patient.pseudonym}-{image.hip.side}",
-        "site": patient.site.code,
-        "partition": image.partition,
-        "truth": reference.label if reference else "",
-    }
 
 
 def study_long_table(*, study: Study) -> list[dict]:
@@ -318,7 +264,7 @@ def _stage_asked(session: ReadingSession, reads: dict, revisions: bool) -> str |
 def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView:
     """The reader's view of ``item``: the one place that decides what a reading page or the
     reading API shows about a case."""
-    from readers.pixels import image_pixel_meta
+    from studies.pixels import image_pixel_meta
 
     study = session.study
     reads: dict[str, OwnRead] = {}

@@ -3,7 +3,7 @@ sessions and cases, addressed by opaque per-session tokens."""
 
 from django.urls import path
 
-from readers import api, views
+from readers import reading_api, views
 
 app_name = "reading"
 
@@ -11,22 +11,22 @@ urlpatterns = [
     path("read/", views.worklist, name="worklist"),
     path("read/<str:session_token>/", views.session_start, name="session"),
     path("read/<str:session_token>/<str:case_token>/", views.case_page, name="case"),
-    path("api/reading/sessions/", api.sessions, name="api-sessions"),
-    path("api/reading/<str:session_token>/next/", api.session_next, name="api-next"),
+    path("api/reading/sessions/", reading_api.sessions, name="api-sessions"),
+    path("api/reading/<str:session_token>/next/", reading_api.session_next, name="api-next"),
     path(
         "api/reading/<str:session_token>/cases/<str:case_token>/",
-        api.case_detail, name="api-case",
+        reading_api.case_detail, name="api-case",
     ),
     path(
         "api/reading/<str:session_token>/cases/<str:case_token>/pixels/",
-        api.case_pixels, name="api-pixels",
+        reading_api.case_pixels, name="api-pixels",
     ),
     path(
         "api/reading/<str:session_token>/cases/<str:case_token>/heatmap/",
-        api.case_heatmap, name="api-heatmap",
+        reading_api.case_heatmap, name="api-heatmap",
     ),
     path(
         "api/reading/<str:session_token>/cases/<str:case_token>/reads/",
-        api.case_read, name="api-read",
+        reading_api.case_read, name="api-read",
     ),
 ]

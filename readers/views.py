@@ -1,35 +1,12 @@
+"""The reading pages: a reader's worklist, the start of a session and the viewer page."""
+
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from readers import api, selectors
-from readers.models import Membership
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers and compose health checks: the database and the cache
-    (Redis when configured) answer."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    cache.set("health-check", "ok", timeout=10)
-    if cache.get("health-check") != "ok":
-        return JsonResponse({"status": "cache unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": connection.vendor})
-
-
-@login_required
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(user=request.user).select_related("study").order_by("study")
-    )
-    return render(request, "readers/home.html", {"memberships": memberships})
-
+from readers import reading_api, selectors
 
 # --- Reading pages. Sessions and cases are looked up only through the blinding selectors.
 
@@ -68,5 +45,5 @@ def case_page(request: HttpRequest, session_token: str, case_token: str) -> Http
     view = selectors.session_case_view(session=session, item=item)
     return render(
         request, "readers/viewer.html",
-        {"case": api.case_json(view), "view": view, "session": session},
+        {"case": reading_api.case_json(view), "view": view, "session": session},
     )

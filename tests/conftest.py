@@ -15,30 +15,30 @@ def _isolated_media(tmp_path, settings):
 
 @pytest.fixture
 def site(db):
-    from readers.models import Site
+    from studies.models import Site
 
     return Site.objects.create(code="SITE1", name="University Hospital One")
 
 
 @pytest.fixture
 def external_site(db):
-    from readers.models import Site
+    from studies.models import Site
 
     return Site.objects.create(code="SITE4", name="Regional Hospital Four", external=True)
 
 
 @pytest.fixture
 def study(db):
-    from readers.models import Study
+    from studies.models import Study
 
     return Study.objects.create(slug="onfh", title="ONFH JIC classification")
 
 
 @pytest.fixture
 def built_study(study, site, external_site, django_user_model, settings):
-    """A study ready for a report (:mod:`tests.readers.report_study`): reads, predictions,
+    """A study ready for a report (:mod:`tests.reports.report_study`): reads, predictions,
     cached arrays and heat maps, and a cast with passwords (fast hashing)."""
-    from tests.readers import report_study
+    from tests.reports import report_study
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return report_study.build(study=study, site=site, external_site=external_site,

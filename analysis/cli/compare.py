@@ -1,6 +1,6 @@
 """``python -m analysis compare LONG.csv``: the human-vs-machine comparison of a long table.
 
-With ``--json`` the whole :class:`analysis.compare.Comparison` is printed as JSON
+With ``--json`` the whole :class:`analysis.compare.comparison.Comparison` is printed as JSON
 (``Comparison.to_dict()``); without it, a readable report in sections.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import json
 
 from analysis.cli import CommandError
-from analysis.report_text import render_text
+from analysis.compare.text import render_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def _endpoints(values: list[str] | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.compare import compare
+    from analysis.compare.comparison import compare
 
     result = compare(
         args.long_table, labels=_split(args.labels, "--labels"),

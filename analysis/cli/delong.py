@@ -29,8 +29,8 @@ import numpy as np
 
 from analysis.cli import CommandError
 from analysis.cli._csv import json_safe, parse_numeric, read_columns, refuse_missing
-from analysis.roc import roc_auc_ci
-from analysis.roc_compare import ALTERNATIVES, delong_test, delong_test_unpaired
+from analysis.roc.auc import roc_auc_ci
+from analysis.roc.compare_curves import ALTERNATIVES, delong_test, delong_test_unpaired
 
 
 def add_arguments(parser) -> None:

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from analysis.agreement_many import fleiss_kappa
+from analysis.agreement.many_raters import fleiss_kappa
 from analysis.cli import CommandError
 from analysis.cli.kappa import parse_levels, read_ratings
 

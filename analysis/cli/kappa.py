@@ -16,7 +16,7 @@ import json
 import sys
 
 from analysis._validation import sort_levels
-from analysis.agreement import WEIGHTS, cohen_kappa
+from analysis.agreement.kappa import WEIGHTS, cohen_kappa
 from analysis.cli import CommandError
 from analysis.cli._csv import is_missing, read_columns
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from analysis.cli import CommandError
-from analysis.paired import accuracy_difference_table, mcnemar_table
+from analysis.metrics.paired import accuracy_difference_table, mcnemar_table
 
 
 def add_arguments(parser) -> None:

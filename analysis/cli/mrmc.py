@@ -28,7 +28,10 @@ import numpy as np
 
 from analysis.cli import CommandError
 from analysis.cli._csv import json_safe, parse_numeric, read_columns, refuse_missing
-from analysis.mrmc import COV_METHODS, ORAnalysis, mrmc, ratings_from_long_table
+from analysis.mrmc.covariance import COV_METHODS
+from analysis.mrmc.data import ratings_from_long_table
+from analysis.mrmc.obuchowski_rockette import mrmc
+from analysis.mrmc.results import ORAnalysis
 
 
 def add_arguments(parser) -> None:

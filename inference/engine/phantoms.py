@@ -6,8 +6,8 @@ into what a site's scanner would store: blur, trabecular texture, a smooth bias 
 noise (the magnitude of complex Gaussian noise) at the site's marrow SNR, the site's intensity
 scale and rescale slope. :func:`make_site_signatures` draws sites that differ in field
 strength, manufacturer, matrix and pixel spacing, intensity scale, contrast, noise and bias, so
-that an external site is a genuine domain shift. The study writer
-(:func:`inference.engine.phantom_dicom.write_phantom_study`) is also importable from here.
+that an external site is a genuine domain shift. The study writer is
+:func:`inference.engine.phantom_dicom.write_phantom_study`.
 
 References
 ----------
@@ -341,12 +341,3 @@ def generate_slice(
         geometry["background_columns"] = [n - max(0, air_stop), n]
     geometry = {k: (float(v) if isinstance(v, float) else v) for k, v in geometry.items()}
     return pixels, mask, geometry
-
-
-def __getattr__(name: str):
-    # The study writer lives in phantom_dicom (it imports this module); offer it here too.
-    if name in {"write_phantom_study", "PhantomSummary", "MANIFEST_COLUMNS"}:
-        from inference.engine import phantom_dicom
-
-        return getattr(phantom_dicom, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,8 +10,8 @@ by inverse class frequency (King & Zeng 2001) so that rare classes count; the op
 (Loshchilov & Hutter 2019) with a cosine (Loshchilov & Hutter 2017) or step schedule.
 
 :func:`evaluate` gives the metrics of a model on labelled cases with the functions of
-:mod:`analysis.metrics` and :mod:`analysis.roc`, so that numbers in a model card are computed
-exactly as in the study report.
+:mod:`analysis.metrics.classification` and :mod:`analysis.roc.auc`, so that numbers in a model card
+are computed exactly as in the study report.
 
 References
 ----------
@@ -149,8 +149,8 @@ def classification_metrics(y_true, probabilities, labels_order: Sequence) -> dic
         Column k is the probability of ``labels_order[k]``.
     labels_order : sequence of K classes
     """
-    from analysis.metrics import accuracy, classification_report
-    from analysis.roc import one_vs_rest_auc
+    from analysis.metrics.classification import accuracy, classification_report
+    from analysis.roc.multiclass import one_vs_rest_auc
 
     levels = list(labels_order)
     probs = np.asarray(probabilities, dtype=np.float64)

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from inference import selectors, services
 from inference.engine.card import ModelError
 from inference.models import ModelVersion
-from readers.models import Study
+from studies.models import Study
 
 
 def study_and_model_version(options: dict) -> tuple[Study, ModelVersion]:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import enqueue_on_commit
 from inference.engine.card import ModelCardError, ModelError, check_card_labels
 from inference.models import InferenceJob, ModelVersion, Prediction
 from inference.services.common import (
@@ -23,7 +24,7 @@ from inference.services.common import (
     media_path,
 )
 from inference.services.versions import _predictor_for, model_version_card
-from readers.models import READING_PARTITIONS, Image, Partition, Study
+from studies.models import READING_PARTITIONS, Image, Partition, Study
 
 logger = logging.getLogger(__name__)
 
@@ -105,24 +106,27 @@ def inference_job_create(
             created_by=user,
             timings=dict.fromkeys(TIMING_KEYS, 0.0),
         )
-        transaction.on_commit(lambda: inference_job_enqueue(job_id=job.pk))
+        inference_job_enqueue(job_id=job.pk)
     return job
 
 
 def inference_job_enqueue(*, job_id: int) -> None:
-    from inference.tasks import run_inference_job
+    """Queue the job on the ``gpu`` queue once the transaction commits; its Celery id is kept,
+    and a broker that refuses it fails the job with a message (never a silent loss)."""
 
-    try:
-        result = run_inference_job.apply_async(kwargs={"job_id": job_id})
-    except Exception as exc:  # noqa: BLE001 - a broker outage must show on the job, not vanish
-        logger.exception("inference job %s could not be queued", job_id)
+    def sent(result) -> None:
+        InferenceJob.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+
+    def refused(exc: Exception) -> None:
+        logger.error("inference job %s could not be queued", job_id, exc_info=exc)
         InferenceJob.objects.filter(pk=job_id).update(
             status=InferenceJob.Status.FAILED, finished_at=timezone.now(),
             error=f"could not queue the job on the gpu queue ({type(exc).__name__}: {exc}); "
             "check REDIS_URL and the broker, then retry",
         )
-        return
-    InferenceJob.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+
+    enqueue_on_commit("inference.run_inference_job", job_id=job_id, on_sent=sent,
+                      on_error=refused)
 
 
 def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
@@ -130,7 +134,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
     InferenceJob.objects.filter(pk=job.pk).update(
         status=InferenceJob.Status.QUEUED, error="", n_failed=0, finished_at=None
     )
-    transaction.on_commit(lambda: inference_job_enqueue(job_id=job.pk))
+    inference_job_enqueue(job_id=job.pk)
     job.refresh_from_db()
     return job
 

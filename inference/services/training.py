@@ -11,11 +11,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import enqueue_on_commit
 from inference.engine.card import ModelCard
 from inference.models import TrainingRun
 from inference.services.common import MODELS_DIR, InferenceError, media_path
 from inference.services.versions import model_version_register
-from readers.models import Image, Partition, Study
+from studies.models import Image, Partition, Study
 
 TRAINING_PARTITIONS = (Partition.TRAIN, Partition.VALIDATION)
 REPORTED_PARTITIONS = (Partition.TEST, Partition.EXTERNAL)
@@ -50,15 +51,12 @@ def training_run_create(*, study: Study, seed: int, parameters: dict, output_dir
         run = TrainingRun.objects.create(study=study, seed=seed, parameters=dict(parameters),
                                          output_dir=str(output_dir), created_by=user)
         if enqueue:
-            transaction.on_commit(lambda: _training_enqueue(run.pk))
+            enqueue_on_commit(
+                "inference.train_model", run_id=run.pk,
+                on_sent=lambda result: TrainingRun.objects.filter(pk=run.pk).update(
+                    celery_task_id=result.id or ""),
+            )
     return run
-
-
-def _training_enqueue(run_id: int) -> None:
-    from inference.tasks import train_model
-
-    result = train_model.apply_async(kwargs={"run_id": run_id})
-    TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
 
 
 def training_run_execute(*, run_id: int, progress=None):

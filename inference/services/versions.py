@@ -19,7 +19,7 @@ from inference.engine.card import (
 )
 from inference.models import ModelVersion
 from inference.services.common import MODELS_DIR, InferenceError, media_path
-from readers.models import Study
+from studies.models import Study
 
 
 def model_version_register(

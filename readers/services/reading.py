@@ -20,16 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from readers.models import (
-    READING_PARTITIONS,
-    AuditEvent,
-    Image,
-    Membership,
-    Read,
-    ReadingSession,
-    SessionCase,
-    Study,
-)
+from readers.models import AuditEvent, Read, ReadingSession, SessionCase
+from studies.models import READING_PARTITIONS, Image, Membership, Study
 
 
 class ReadingError(Exception):

@@ -32,14 +32,14 @@ from hypothesis import strategies as st
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from analysis.agreement import (
+from analysis.agreement.kappa import (
     cohen_kappa,
     cohen_kappa_table,
     intra_reader_agreement,
     kappa_of_tables,
     kappa_weights,
 )
-from analysis.agreement_many import fleiss_kappa, fleiss_kappa_counts, pairwise_kappa
+from analysis.agreement.many_raters import fleiss_kappa, fleiss_kappa_counts, pairwise_kappa
 from tests.reference import REFERENCE_DATA
 
 KAPPA_DIR = REFERENCE_DATA / "kappa"
@@ -396,10 +396,18 @@ def test_result_objects_print_and_serialise():
     assert set(d) >= {"kappa", "se", "se0", "z", "p", "ci"}
 
 
-def test_the_many_rater_names_are_still_importable_from_agreement():
-    from analysis import agreement, agreement_many
+def test_two_rater_kappa_stands_alone_and_many_raters_build_on_it():
+    """The arrow runs one way: many_raters uses the two-rater kappa, never the reverse."""
+    import ast
+    import inspect
 
-    assert agreement.pairwise_kappa is agreement_many.pairwise_kappa
-    from analysis.agreement import FleissKappaResult, fleiss_kappa  # noqa: F401
-    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
-        agreement.nothing  # noqa: B018
+    from analysis.agreement import kappa, many_raters
+
+    def imported(module):
+        tree = ast.parse(inspect.getsource(module))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+
+    assert "analysis.agreement.kappa" in imported(many_raters)
+    assert not any("many_raters" in m for m in imported(kappa))
+    assert not hasattr(kappa, "fleiss_kappa")
+    assert many_raters.kappa_of_tables is kappa.kappa_of_tables

@@ -1,9 +1,9 @@
 """The patient-clustered stratified bootstrap.
 
 The vectorised weighted statistics are checked against the plain statistics of
-:mod:`analysis.metrics` / :mod:`analysis.agreement` (themselves checked against published
-outputs) on the resampled data set obtained by expanding the case weights, and against the slow
-generic path; the AUC against scipy's Mann-Whitney U.
+:mod:`analysis.metrics.classification` / :mod:`analysis.agreement.kappa` (themselves checked
+against published outputs) on the resampled data set obtained by expanding the case weights,
+and against the slow generic path; the AUC against scipy's Mann-Whitney U.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis.agreement import cohen_kappa
-from analysis.bootstrap import (
-    CLASSIFICATION_STATISTICS,
-    ResampleWeights,
+from analysis.agreement.kappa import cohen_kappa
+from analysis.metrics.classification import accuracy, classification_report
+from analysis.resampling.bootstrap import (
     bootstrap_auc,
     bootstrap_auc_difference,
     bootstrap_ci,
@@ -28,6 +27,10 @@ from analysis.bootstrap import (
     bootstrap_classification_difference,
     bootstrap_interval,
     bootstrap_weighted,
+)
+from analysis.resampling.weights import (
+    CLASSIFICATION_STATISTICS,
+    ResampleWeights,
     classification_replicates,
     patient_bootstrap_weights,
     patient_jackknife_weights,
@@ -35,8 +38,7 @@ from analysis.bootstrap import (
     weighted_confusion_matrices,
     weighted_macro_auc,
 )
-from analysis.metrics import accuracy, classification_report
-from analysis.roc import auc
+from analysis.roc.auc import auc
 
 LEVELS = ["A", "B", "C1", "C2"]
 
@@ -162,7 +164,7 @@ def test_weighted_macro_auc_averages_one_vs_rest():
 
 
 def test_unit_weights_give_the_confusion_matrix():
-    from analysis.metrics import confusion_matrix
+    from analysis.metrics.classification import confusion_matrix
 
     _, truth, good, *_ = study()
     cm = weighted_confusion_matrices(np.ones(truth.size), truth, good, 4)

@@ -9,21 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.agreement import cohen_kappa, intra_reader_agreement
-from analysis.agreement_many import fleiss_kappa, pairwise_kappa
+from analysis.agreement.kappa import cohen_kappa, intra_reader_agreement
+from analysis.agreement.many_raters import fleiss_kappa, pairwise_kappa
 from analysis.cli import main
-from analysis.compare import compare
-from analysis.compare_raters import Rater, consensus
-from analysis.longtable import load_long_table
-from analysis.metrics import accuracy, classification_report
-from analysis.mrmc import model_vs_readers
-from analysis.multiplicity import holm
-from analysis.paired import mcnemar
-from analysis.ratings import default_endpoints, endpoint_scores, probability_matrix
-from analysis.roc import auc, roc_auc_ci
-from analysis.roc_compare import delong_test
-from analysis.roc_multiclass import one_vs_rest_auc
-from analysis.simulate import simulate_long_table
+from analysis.compare.comparison import compare
+from analysis.compare.raters import Rater, consensus
+from analysis.metrics.classification import accuracy, classification_report
+from analysis.metrics.multiplicity import holm
+from analysis.metrics.paired import mcnemar
+from analysis.mrmc.standalone import model_vs_readers
+from analysis.roc.auc import auc, roc_auc_ci
+from analysis.roc.compare_curves import delong_test
+from analysis.roc.multiclass import one_vs_rest_auc
+from analysis.table.longtable import load_long_table
+from analysis.table.ratings import default_endpoints, endpoint_scores, probability_matrix
+from analysis.table.simulate import simulate_long_table
 from tests.reference import REFERENCE_DATA
 
 JIC = ["A", "B", "C1", "C2"]  # the default scheme, used here only as an example

@@ -15,12 +15,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import exports
 from analysis.cli import main
-from analysis.compare import compare
-from analysis.longtable import load_long_table, validate_long_table
-from analysis.ratings import default_endpoints, endpoint_scores, probability_matrix
-from analysis.simulate import simulate_long_table
+from analysis.compare.comparison import compare
+from analysis.table import exports
+from analysis.table.longtable import load_long_table, validate_long_table
+from analysis.table.ratings import default_endpoints, endpoint_scores, probability_matrix
+from analysis.table.simulate import simulate_long_table
 
 LABELS = ["A", "B", "C1", "C2"]
 

@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.longtable import (
-    DATA_DICTIONARY,
+from analysis.table.dictionary import DATA_DICTIONARY, write_data_dictionary
+from analysis.table.longtable import (
     REQUIRED_COLUMNS,
     load_long_table,
     validate_long_table,
-    write_data_dictionary,
 )
-from analysis.simulate import simulate_long_table
+from analysis.table.simulate import simulate_long_table
 
 # The JIC scheme appears here only as an example of an ordered scheme.
 JIC = ["A", "B", "C1", "C2"]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.metrics import (
+from analysis.metrics.classification import (
     accuracy,
     classification_report,
     clopper_pearson_ci,

@@ -16,14 +16,12 @@ import json
 import numpy as np
 import pytest
 
-from analysis import mrmc_covariance
-from analysis.mrmc import (
-    auc_covariance,
-    model_vs_readers,
-    mrmc,
-    ratings_from_long_table,
-)
-from analysis.roc import auc
+from analysis.mrmc import covariance as mrmc_covariance
+from analysis.mrmc.covariance import auc_covariance
+from analysis.mrmc.data import ratings_from_long_table
+from analysis.mrmc.obuchowski_rockette import mrmc
+from analysis.mrmc.standalone import model_vs_readers
+from analysis.roc.auc import auc
 from tests.reference import REFERENCE_DATA
 
 VANDYKE = REFERENCE_DATA / "vandyke.csv"

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
-from analysis.multiplicity import holm
+from analysis.metrics.multiplicity import holm
 
 
 def test_it_adjusts_a_worked_example():

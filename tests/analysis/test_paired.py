@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
-from analysis.metrics import wilson_ci
-from analysis.paired import (
+from analysis.metrics.classification import wilson_ci
+from analysis.metrics.paired import (
     accuracy_difference,
     accuracy_difference_table,
     mcnemar,

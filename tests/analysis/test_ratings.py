@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.longtable import validate_long_table
-from analysis.ratings import (
-    Endpoint,
+from analysis.roc.multiclass import Endpoint
+from analysis.table.longtable import validate_long_table
+from analysis.table.ratings import (
     combine,
     default_endpoints,
     endpoint_positive,

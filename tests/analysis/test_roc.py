@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.roc import auc, delong_covariance, delong_placements, roc_auc_ci
-from analysis.roc_compare import delong_test, delong_test_unpaired
-from analysis.roc_multiclass import Endpoint, endpoint_auc, endpoint_truth, one_vs_rest_auc
+from analysis.roc.auc import auc, delong_covariance, delong_placements, roc_auc_ci
+from analysis.roc.compare_curves import delong_test, delong_test_unpaired
+from analysis.roc.multiclass import Endpoint, endpoint_auc, endpoint_truth, one_vs_rest_auc
 from tests.reference import REFERENCE_DATA
 
 ASAH = REFERENCE_DATA / "aSAH.csv"
@@ -341,12 +341,14 @@ def test_a_single_case_of_a_class_gives_an_auc_without_ci():
         delong_test([0, 1, 0, 0], [1, 2, 3, 4], [4, 3, 2, 1])
 
 
-def test_the_moved_names_are_still_importable_from_roc():
-    from analysis import roc, roc_compare, roc_multiclass
+def test_each_roc_name_lives_in_one_module():
+    """AUC and DeLong variance in roc.auc; tests of two curves in roc.compare_curves; classes
+    and endpoints in roc.multiclass; no module forwards another's names."""
+    from analysis.roc import auc, compare_curves, multiclass
 
-    assert roc.delong_test is roc_compare.delong_test
-    assert roc.ALTERNATIVES is roc_compare.ALTERNATIVES
-    assert roc.one_vs_rest_auc is roc_multiclass.one_vs_rest_auc
-    from analysis.roc import Endpoint, delong_test_unpaired  # noqa: F401
-    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
-        roc.nothing  # noqa: B018
+    assert compare_curves.delong_test.__module__ == "analysis.roc.compare_curves"
+    assert multiclass.one_vs_rest_auc.__module__ == "analysis.roc.multiclass"
+    assert multiclass.Endpoint.__module__ == "analysis.roc.multiclass"
+    for name in ("delong_test", "delong_test_unpaired", "ALTERNATIVES", "one_vs_rest_auc",
+                 "Endpoint"):
+        assert not hasattr(auc, name)

@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis.roc import auc, delong_covariance
-from analysis.roc_compare import delong_test
+from analysis.roc.auc import auc, delong_covariance
+from analysis.roc.compare_curves import delong_test
 
 SETTINGS = settings(max_examples=100, deadline=None)
 

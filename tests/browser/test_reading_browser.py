@@ -244,7 +244,7 @@ def test_an_ai_aided_session_shows_the_model_output_and_an_unaided_one_does_not(
     import numpy as np
 
     from inference.models import ModelVersion, Prediction
-    from readers.storage import media_path
+    from studies.storage import media_path
 
     aided = session_create(
         study=rs.study, reader=rs.users["alice"], name="AI round", condition="ai_aided",

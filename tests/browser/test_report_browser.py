@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from analysis.report_pdf import fmt_ci, fmt_num
-from readers.models import StudyReport
-from readers.services import reports
+from reports.models import StudyReport
+from reports.pdf import fmt_ci, fmt_num
+from reports.services import build as reports
 from tests.browser.conftest import ARTIFACTS, needs_chromium
-from tests.readers import report_study
+from tests.reports import report_study
 
 N_BOOT = 30
 BUILD_TIMEOUT_MS = 120_000  # the page's button builds with the default 2000 resamples
@@ -282,7 +282,7 @@ def test_a_queued_report_shows_its_progress_and_the_page_shows_it_once_a_worker_
     # thread at the same time as the worker does.
     page.route(re.compile(r"/reports/"), lambda route: route.continue_())
     assert run_the_queued_task(queued_tasks) == (
-        "readers.build_study_report", {"report_id": report.pk}, "done")
+        "reports.build_study_report", {"report_id": report.pk}, "done")
     page.wait_for_selector("#pdf", timeout=BUILD_TIMEOUT_MS)  # the page's own refresh
     assert page.url.endswith(reverse("reports:detail", args=["onfh", report.pk]))
     page.unroute(re.compile(r"/reports/"))

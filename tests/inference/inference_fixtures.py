@@ -13,7 +13,7 @@ import torch
 from inference.engine.card import ModelCard, save_model
 from inference.engine.networks import build_network
 from inference.engine.transforms import describe_preprocessing
-from readers.models import Hip, Image, Patient, ReferenceLabel, Study
+from studies.models import Hip, Image, Patient, ReferenceLabel, Study
 
 _counter = itertools.count(1)
 JIC = ("A", "B", "C1", "C2")
@@ -22,7 +22,7 @@ JIC = ("A", "B", "C1", "C2")
 def make_array_case(*, study: Study, site, patient: str, label: str | None, partition: str,
                     side: str = "L", shape=(48, 40), array: np.ndarray | None = None) -> Image:
     """A case whose cached array (float16 in [0, 1]) is really stored under MEDIA_ROOT."""
-    from readers import storage
+    from studies import storage
 
     n = next(_counter)
     digest = hashlib.sha256(f"inference-case-{n}-{patient}".encode()).hexdigest()

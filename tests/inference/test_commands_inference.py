@@ -157,7 +157,7 @@ def test_run_inference_with_the_shipped_model(array_study, eager_celery):
 @pytest.mark.django_db
 def test_evaluate_localisation_scores_heat_on_the_masked_cases(tmp_path, array_study):
     from inference.management.commands.evaluate_localisation import localisation_of
-    from readers import storage
+    from studies import storage
     from tests.inference.inference_fixtures import register_tiny
 
     study, cases = array_study

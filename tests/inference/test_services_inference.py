@@ -10,8 +10,8 @@ from django.core.management import call_command
 from inference import selectors, services
 from inference.engine.card import ModelCard, ModelCardError, WeightsError
 from inference.models import InferenceJob, ModelVersion, Prediction
-from readers.models import Image, Study
-from readers.services.partitions import study_partition
+from studies.models import Image, Study
+from studies.services.partitions import study_partition
 from tests.inference import inference_fixtures
 from tests.inference.inference_fixtures import register_tiny, tiny_files
 

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from inference.models import InferenceJob, Prediction
-from readers.models import Membership, Study
+from studies.models import Membership, Study
 from tests.inference import inference_fixtures
 from tests.inference.inference_fixtures import register_tiny
 

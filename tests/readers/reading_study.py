@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from readers.models import Image, Membership, ReaderProfile, ReadingSession, ReferenceLabel, Study
-from readers.services.dicom_import import import_dicom_files
+from readers.models import ReaderProfile, ReadingSession
 from readers.services.reading import session_create
-from tests.readers.dicom_files import write_mr
+from studies.models import Image, Membership, ReferenceLabel, Study
+from studies.services.dicom_import import import_dicom_files
+from tests.studies.dicom_files import write_mr
 
 PASSWORDS = {
     "alice": "pw-alice-reads-1",

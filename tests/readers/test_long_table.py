@@ -5,13 +5,14 @@ import uuid
 import pandas as pd
 import pytest
 
-from analysis.compare import compare
-from analysis.longtable import validate_long_table
+from analysis.compare.comparison import compare
+from analysis.table.longtable import validate_long_table
 from readers import selectors
-from readers.models import Membership, ReaderProfile
-from readers.services.partitions import study_partition
+from readers.models import ReaderProfile
 from readers.services.reading import read_submit, session_create
-from tests.readers.factories import make_case
+from studies.models import Membership
+from studies.services.partitions import study_partition
+from tests.studies.factories import make_case
 
 pytestmark = pytest.mark.django_db
 LABELS = ["A", "B", "C1", "C2"]

@@ -10,10 +10,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from readers import selectors
-from readers.models import Membership, Read, ReadingSession
-from readers.services.partitions import study_partition
+from readers.models import Read, ReadingSession
 from readers.services.reading import ReadingError, read_submit, session_create, sessions_create_bulk
-from tests.readers.factories import make_case
+from studies import selectors as study_selectors
+from studies.models import Membership
+from studies.services.partitions import study_partition
+from tests.studies.factories import make_case
 
 pytestmark = pytest.mark.django_db
 
@@ -191,9 +193,9 @@ def test_a_reader_reaches_only_their_own_sessions_and_cases(reading_study, cast)
 
 def test_study_has_reads_sees_submitted_reads(reading_study, cast):
     session = _alice_session(reading_study, cast)
-    assert not selectors.study_has_reads(study=reading_study)
+    assert not study_selectors.study_has_reads(study=reading_study)
     _submit(session.items.first())
-    assert selectors.study_has_reads(study=reading_study)
+    assert study_selectors.study_has_reads(study=reading_study)
 
 
 def test_read_versions_and_request_ids_are_unique_in_the_database(reading_study, cast):

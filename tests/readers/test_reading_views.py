@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from readers import selectors
-from readers.models import Image, Read, ReadingSession, Study
+from readers.models import Read, ReadingSession
 from readers.services.reading import read_submit, session_create
-from readers.storage import media_path
+from studies.models import Image, Study
+from studies.storage import media_path
 from tests.readers import reading_study
-from tests.readers.dicom_files import IDENTIFYING
+from tests.studies.dicom_files import IDENTIFYING
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +201,7 @@ def test_the_pixels_are_the_stored_values_as_16_bit_little_endian(client, rs):
     )
     assert meta["rows"] == image.rows and meta["columns"] == image.columns
     assert meta["dtype"] == "uint16" and meta["invert"] is False
-    # the window the DICOM file carried (tests/readers/dicom_files.py: 2000/4000), spacing 0.7
+    # the window the DICOM file carried (tests/studies/dicom_files.py: 2000/4000), spacing 0.7
     assert (meta["window_center"], meta["window_width"]) == (2000.0, 4000.0)
     assert meta["pixel_spacing"] == [0.7, 0.7]
     assert meta["min_value"] == float(stored.min()) and meta["max_value"] == float(stored.max())
@@ -394,7 +395,7 @@ def _stored_dicom(name, pixels, *, signed, photometric, bits):
 
 
 def test_signed_monochrome1_pixels_keep_their_sign_and_ask_for_inversion():
-    from readers.pixels import image_pixel_meta, image_pixels
+    from studies.pixels import image_pixel_meta, image_pixels
 
     values = np.array([[-1200, 0], [5, 3000]], dtype="<i2")
     image = _stored_dicom("cases/signed.dcm", values, signed=True, photometric="MONOCHROME1",
@@ -408,7 +409,7 @@ def test_signed_monochrome1_pixels_keep_their_sign_and_ask_for_inversion():
 
 
 def test_8_bit_pixels_arrive_as_16_bit():
-    from readers.pixels import image_pixels
+    from studies.pixels import image_pixels
 
     values = np.array([[0, 17], [200, 255]], dtype=np.uint8)
     image = _stored_dicom("cases/eight.dcm", values, signed=False, photometric="MONOCHROME2",
@@ -417,7 +418,7 @@ def test_8_bit_pixels_arrive_as_16_bit():
 
 
 def test_the_pixel_cache_is_bounded_by_bytes(monkeypatch):
-    from readers import pixels
+    from studies import pixels
 
     reads = []
 

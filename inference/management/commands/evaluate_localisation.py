@@ -22,7 +22,7 @@ from inference.engine.predictor import Predictor
 from inference.engine.transforms import Preprocess
 from inference.management.arguments import study_and_model_version
 from inference.models import ModelVersion
-from readers.models import Image, Study
+from studies.models import Image, Study
 
 
 def localisation_of(version: ModelVersion, study: Study, partition: str, *,

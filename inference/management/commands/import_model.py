@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
 from inference.engine.card import ModelCard, ModelError
-from readers.models import Study
+from studies.models import Study
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
 from inference.engine.networks import ARCHITECTURES, DEFAULT_ARCHITECTURE
-from readers.models import Study
+from studies.models import Study
 
 SHOWN = ("n", "accuracy", "macro_precision", "macro_recall", "macro_f1", "macro_auc")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from readers.models import READING_PARTITIONS, Partition, ReadingSession, Study
+from readers.models import ReadingSession
 from readers.services.reading import ReadingError, sessions_create_audited
+from studies.models import READING_PARTITIONS, Partition, Study
 
 
 class Command(BaseCommand):

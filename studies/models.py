@@ -1,0 +1,303 @@
+"""The study domain: sites, studies, patients → hips → images (cases), reference labels,
+partitions, import batches, splits, and who belongs to a study in which role (membership).
+
+Identity never enters these tables: a patient is a keyed-hash pseudonym, an image keeps only its
+de-identified UID, and file names of the originals are not stored.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from studies.labels import (
+    default_endpoints,
+    default_label_scheme,
+    validate_endpoints,
+    validate_label_scheme,
+)
+
+code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    "Use letters, digits, '.', '_' or '-' (no spaces), starting with a letter or digit.",
+)
+
+
+class Site(models.Model):
+    """An institution contributing cases or readers. External sites are held out of training."""
+
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200, blank=True)
+    external = models.BooleanField(
+        default=False, help_text="Held out for external validation: its cases form the "
+        "external partition and are never used for training or model selection."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} (external)" if self.external else self.code
+
+
+class Study(models.Model):
+    """A reader study: its ordered label scheme, binary endpoints and reading rules."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    label_scheme = models.JSONField(
+        default=default_label_scheme,
+        validators=[validate_label_scheme],
+        help_text="Ordered classes, lowest first: [{code, name, definition}, ...].",
+    )
+    endpoints = models.JSONField(
+        default=default_endpoints,
+        blank=True,
+        help_text="Binary endpoints: [{name, positive: [codes]}, ...].",
+    )
+    randomise_order = models.BooleanField(
+        default=True, help_text="Each reader reads each session in a seeded random order."
+    )
+    washout_days = models.PositiveSmallIntegerField(
+        default=28,
+        validators=[MaxValueValidator(365)],
+        help_text="Days between two sessions of one reader on the same cases.",
+    )
+    revisions_allowed = models.BooleanField(
+        default=False, help_text="Readers may revise a submitted read (kept as a new version)."
+    )
+    confidence_max = models.PositiveSmallIntegerField(
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Confidence is given on 0..confidence_max.",
+    )
+    synthetic = models.BooleanField(
+        default=False, help_text="The study holds synthetic (phantom) data, labelled as such."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def label_codes(self) -> list[str]:
+        return [str(item["code"]) for item in self.label_scheme]
+
+    def clean(self) -> None:
+        try:
+            validate_label_scheme(self.label_scheme)
+        except ValidationError as exc:
+            raise ValidationError({"label_scheme": exc.messages}) from None
+        try:
+            validate_endpoints(self.endpoints, self.label_codes)
+        except ValidationError as exc:
+            raise ValidationError({"endpoints": exc.messages}) from None
+
+
+class Patient(models.Model):
+    """A patient of one site in one study, known only by a keyed-hash pseudonym."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="patients")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    pseudonym = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "site", "pseudonym"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "site", "pseudonym"], name="patient_unique_per_site"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Hip(models.Model):
+    class Side(models.TextChoices):
+        LEFT = "L", "left"
+        RIGHT = "R", "right"
+        UNKNOWN = "U", "unknown"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="hips")
+    side = models.CharField(max_length=1, choices=Side.choices)
+
+    class Meta:
+        ordering = ["patient", "side"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "side"], name="hip_unique_side"),
+            models.CheckConstraint(condition=Q(side__in=["L", "R", "U"]), name="hip_side_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.side}"
+
+
+class Partition(models.TextChoices):
+    TRAIN = "train", "train"
+    VALIDATION = "validation", "validation"
+    TEST = "test", "test"
+    EXTERNAL = "external", "external"
+
+
+READING_PARTITIONS = (Partition.TEST, Partition.EXTERNAL)
+
+
+class ImportBatch(models.Model):
+    """One run of the DICOM import: counts and reasons, never file names (they may identify)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_batches")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="import_batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    n_imported = models.PositiveIntegerField(default=0)
+    n_duplicates = models.PositiveIntegerField(default=0)
+    n_rejected = models.PositiveIntegerField(default=0)
+    rejection_reasons = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name_plural = "import batches"
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} into {self.study} from {self.site}"
+
+
+class Image(models.Model):
+    """A case: one de-identified 2-D image, the unit that is read and predicted."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
+    hip = models.ForeignKey(Hip, on_delete=models.CASCADE, related_name="images")
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    content_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the stored de-identified DICOM file."
+    )
+    file = models.FileField(max_length=255, help_text="De-identified DICOM, stored by hash.")
+    array_file = models.FileField(
+        max_length=255, blank=True, help_text="Cached preprocessed array (.npy)."
+    )
+    mask_file = models.FileField(
+        max_length=255, blank=True, help_text="Optional lesion mask (.npy), e.g. for phantoms."
+    )
+    sop_instance_uid = models.CharField(max_length=64, help_text="De-identified SOP UID.")
+    modality = models.CharField(max_length=16, blank=True)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    pixel_spacing_row = models.FloatField(null=True, blank=True, help_text="mm")
+    pixel_spacing_col = models.FloatField(null=True, blank=True, help_text="mm")
+    bits_stored = models.PositiveSmallIntegerField()
+    pixel_signed = models.BooleanField(default=False)
+    rescale_slope = models.FloatField(default=1.0)
+    rescale_intercept = models.FloatField(default=0.0)
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    partition = models.CharField(max_length=16, choices=Partition.choices, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "content_hash"], name="image_unique_content"),
+            models.UniqueConstraint(
+                fields=["study", "sop_instance_uid"], name="image_unique_instance"
+            ),
+            models.CheckConstraint(
+                condition=Q(rows__gte=1) & Q(columns__gte=1), name="image_dimensions_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(partition__in=["", *Partition.values]), name="image_partition_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "partition"])]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} ({self.content_hash[:12]})"
+
+
+class ReferenceLabel(models.Model):
+    """The truth of a case: its class in the study's scheme, and where it came from."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="reference")
+    label = models.CharField(max_length=32)
+    source = models.CharField(
+        max_length=64, help_text="e.g. consensus panel, follow-up, phantom geometry"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["image"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(label=""), name="reference_label_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}: {self.label}"
+
+    def clean(self) -> None:
+        codes = self.image.study.label_codes
+        if self.label not in codes:
+            raise ValidationError({"label": f"{self.label!r} is not one of {codes}."})
+
+
+class Split(models.Model):
+    """A recorded partitioning of a study's cases, reproducible from its seed."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="splits")
+    seed = models.BigIntegerField()
+    fractions = models.JSONField(help_text="{train, validation, test} fractions.")
+    counts = models.JSONField(default=dict, help_text="{partition: {class: cases}}")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"split of {self.study} (seed {self.seed})"
+
+
+class Membership(models.Model):
+    """A person's role in one study. People see only the studies they are members of."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "admin (study coordinator)"
+        RESEARCHER = "researcher", "researcher"
+        READER = "reader", "reader"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "role", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=["admin", "researcher", "reader"]),
+                name="membership_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.role} of {self.study}"

@@ -1,0 +1,265 @@
+"""Import DICOM files into a study: validate, de-identify, store by content hash, cache the
+preprocessed array, and write patients, hips, images (cases) and reference labels.
+
+Entry point: :func:`import_dicom_files`. It takes files, folders (recursively) and zip
+archives; one bad file never aborts the batch, and a rejected file leaves no row and no stored
+file behind. Work is done in chunks: the CPU part file by file, then one transaction per chunk
+with bulk inserts and in-memory lookups of the study's existing patients, hips, hashes and UIDs.
+A chunk whose insert fails (a concurrent import of the same content, say) is redone row by row,
+where the unique constraints decide and the loser reports a duplicate.
+
+Layout: this module prepares each file (read, validate, de-identify, store, cache the array);
+:mod:`studies.services.dicom_sources` expands the inputs, :mod:`studies.dicom.fields` reads the
+data set's values, and :mod:`studies.services.dicom_commit` writes the rows.
+
+Duplicates: the de-identified file's SHA-256 (``image_unique_content``) or its de-identified SOP
+Instance UID (``image_unique_instance``) already in the study. A duplicate whose case has no
+reference label receives the manifest's label; a different label is reported, never overwritten.
+
+Patient key (hashed into the pseudonym, never stored): the manifest's ``patient_key``, else the
+file's Patient ID, else ``study:<original Study Instance UID>`` (all images of one DICOM study
+are then one patient), else ``instance:<original SOP Instance UID>``. Hip side: the manifest's
+``side``, else Image Laterality (0020,0062) or Laterality (0020,0060) when ``L``/``R``, else
+``U``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from django.utils import timezone
+
+from inference.engine.transforms import cached_array
+from studies import storage
+from studies.dicom import fields as dicom_fields
+from studies.dicom.deid import deidentify, patient_pseudonym
+from studies.dicom.validate import Rejected, read_image, to_file_bytes
+from studies.models import ImportBatch, Site, Study
+from studies.services.dicom_commit import (
+    DUPLICATE,
+    IMPORTED,
+    REJECTED,
+    Duplicate,
+    Entry,
+    FileResult,
+    ImportContext,
+    ImportReport,
+    commit_chunk,
+    duplicate_reason,
+    load_context,
+)
+from studies.services.dicom_sources import Source, collect_sources
+from studies.services.manifest import Manifest, ManifestRow
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 100
+
+
+def _store(entry_stored: list, keep: dict, *, kind: str, digest: str, data: bytes) -> None:
+    stored = storage.store_content(kind=kind, digest=digest, data=data)
+    entry_stored.append(stored)
+    if not stored.created:
+        keep[stored.name] = data
+
+
+def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResult:
+    """The CPU part for one file: an entry to insert, a duplicate, or a rejection."""
+    result = FileResult(source.path, IMPORTED)
+    image = read_image(source.read(), min_side=ctx.min_side, max_side=ctx.max_side)
+    ds = image.dataset
+    original_uid = dicom_fields.text(ds, "SOPInstanceUID")
+    row: ManifestRow | None = None
+    if ctx.manifest is not None:
+        row = ctx.manifest.row_for(file_key=source.file_key, sop_instance_uid=original_uid)
+    if row is not None:
+        if row.sop_instance_uid and row.sop_instance_uid != original_uid:
+            raise Rejected(
+                f"the manifest (line {row.line}) gives another SOP Instance UID than the file's"
+            )
+        if row.site and row.site != ctx.site.code:
+            raise Rejected(
+                f"the manifest (line {row.line}) assigns this file to site {row.site!r}, "
+                f"not {ctx.site.code!r}"
+            )
+        ctx.used_rows.add(row.line)
+    patient_key = row.patient_key if row else dicom_fields.patient_key(ds)
+    side = row.side if row else dicom_fields.laterality(ds)
+    label = row.label if row else ""
+    label_source = row.label_source if row else ""
+    fields = dicom_fields.image_fields(image)
+    pseudonym = patient_pseudonym(
+        key=ctx.key, study=ctx.study.slug, site=ctx.site.code, patient_key=patient_key
+    )
+    deidentify(ds, key=ctx.key, pseudonym=pseudonym)
+    payload = to_file_bytes(ds)
+    digest = hashlib.sha256(payload).hexdigest()
+    new_uid = str(ds.SOPInstanceUID)
+
+    existing = ctx.by_hash.get(digest) or ctx.by_uid.get(new_uid)
+    if existing is not None:
+        result.status, result.case = DUPLICATE, existing
+        result.reason = duplicate_reason(existing, ctx.labels.get(existing), label, False)
+        return Duplicate(result, label, label_source)
+    pending = ctx.pending_by_hash.get(digest) or ctx.pending_by_uid.get(new_uid)
+    if pending is not None:
+        result.status = DUPLICATE
+        duplicate = Duplicate(result, label, label_source)
+        if label and not pending.label:
+            pending.label, pending.label_source = label, label_source
+        pending.duplicates.append(duplicate)
+        return duplicate
+
+    mask = None
+    if row is not None and row.mask is not None:
+        try:
+            mask = np.load(row.mask, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - the file changed since the manifest check
+            raise Rejected(
+                f"mask of manifest line {row.line} cannot be read ({type(exc).__name__})"
+            ) from None
+        if mask.ndim != 2:
+            raise Rejected(f"mask of manifest line {row.line} is not a 2-D array")
+        if mask.shape != image.pixels.shape:
+            raise Rejected(
+                f"mask of manifest line {row.line} has shape {mask.shape[1]}x{mask.shape[0]}, "
+                f"the image is {image.columns}x{image.rows}"
+            )
+    array = cached_array(
+        image.pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"]
+    )
+    if image.photometric == "MONOCHROME1":  # low values are bright: make high values bright
+        array = np.float16(1.0) - array
+    stored: list[storage.StoredFile] = []
+    keep: dict[str, bytes] = {}
+    try:
+        _store(stored, keep, kind="cases", digest=digest, data=payload)
+        _store(stored, keep, kind="arrays", digest=digest, data=dicom_fields.npy_bytes(array))
+        if mask is not None:
+            _store(stored, keep, kind="masks", digest=digest, data=dicom_fields.npy_bytes(mask))
+    except BaseException:
+        storage.discard(s.name for s in stored if s.created)
+        raise
+    entry = Entry(
+        result=result,
+        pseudonym=pseudonym,
+        side=side,
+        digest=digest,
+        sop_instance_uid=new_uid,
+        fields=fields,
+        label=label,
+        label_source=label_source,
+        stored=stored,
+        keep=keep,
+    )
+    ctx.pending_by_hash[digest] = entry
+    ctx.pending_by_uid[new_uid] = entry
+    return entry
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+def import_dicom_files(
+    *,
+    paths: Iterable,
+    study: Study,
+    site: Site,
+    manifest: Manifest | None = None,
+    user=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import DICOM files, folders (recursively) and zip archives into ``study`` from ``site``.
+
+    Parameters
+    ----------
+    paths
+        Files, folders and ``.zip`` archives.
+    study, site
+        Where the cases go.
+    manifest
+        A validated manifest (:func:`studies.services.manifest.manifest_read`) attaching patient
+        keys, sides, reference labels and masks; files it does not list import without a label.
+    user
+        Recorded as the batch's creator.
+    progress
+        Called as ``progress(done, total)`` after each file.
+
+    Returns
+    -------
+    ImportReport
+        One :class:`FileResult` per input file, in input order; the batch's id.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist (nothing is imported).
+    """
+    paths = list(paths)
+    with contextlib.ExitStack() as stack:
+        sources = collect_sources(paths, manifest, stack)
+        ctx = load_context(study, site, manifest)
+        batch = ImportBatch.objects.create(study=study, site=site, created_by=user)
+        results: list[FileResult] = []
+        total = len(sources)
+        for start in range(0, total, CHUNK_SIZE):
+            entries: list[Entry] = []
+            duplicates: list[Duplicate] = []
+            for source in sources[start : start + CHUNK_SIZE]:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # pydicom's value warnings
+                        outcome = _prepare(source, ctx)
+                except Rejected as exc:
+                    outcome = FileResult(source.path, REJECTED, exc.reason)
+                except Exception as exc:  # noqa: BLE001 - one bad file never aborts the batch
+                    # The message may quote file contents or names: it goes to the log only.
+                    logger.warning("import: unexpected error on one file", exc_info=True)
+                    outcome = FileResult(
+                        source.path,
+                        REJECTED,
+                        f"unexpected error ({type(exc).__name__}), see the server log",
+                    )
+                if isinstance(outcome, Entry):
+                    entries.append(outcome)
+                    results.append(outcome.result)
+                elif isinstance(outcome, Duplicate):
+                    if outcome.result.case is not None:
+                        duplicates.append(outcome)
+                    results.append(outcome.result)
+                else:
+                    results.append(outcome)
+                if progress is not None:
+                    progress(len(results), total)
+            commit_chunk(entries, duplicates, ctx, batch)
+            _update_batch(batch, results, finished=False)
+        _update_batch(batch, results, finished=True)
+    unused = ()
+    if manifest is not None:
+        unused = tuple(r.line for r in manifest.rows if r.line not in ctx.used_rows)
+    return ImportReport(
+        batch_id=batch.pk,
+        files=results,
+        ignored_columns=manifest.ignored_columns if manifest else (),
+        unused_manifest_rows=unused,
+    )
+
+
+def _update_batch(batch: ImportBatch, results: list[FileResult], *, finished: bool) -> None:
+    counts = Counter(r.status for r in results)
+    batch.n_imported = counts[IMPORTED]
+    batch.n_duplicates = counts[DUPLICATE]
+    batch.n_rejected = counts[REJECTED]
+    # Reasons only, never paths: file names may identify patients.
+    batch.rejection_reasons = dict(Counter(r.reason for r in results if r.status == REJECTED))
+    fields = ["n_imported", "n_duplicates", "n_rejected", "rejection_reasons"]
+    if finished:
+        batch.finished_at = timezone.now()
+        fields.append("finished_at")
+    batch.save(update_fields=fields)

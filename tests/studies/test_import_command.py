@@ -1,0 +1,129 @@
+"""``manage.py import_dicom``: its JSON report, exit statuses and what --create/--external do."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from studies.labels import default_label_scheme
+from studies.models import Image, ImportBatch, Site, Study
+from tests.studies.dicom_files import write_mr
+
+pytestmark = pytest.mark.django_db
+
+
+def import_dicom(*args) -> tuple[dict | str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("import_dicom", *map(str, args), stdout=out, stderr=err)
+    text = out.getvalue()
+    return (json.loads(text) if "--json" in args else text), err.getvalue()
+
+
+def test_json_report_has_the_documented_shape(tmp_path, study, site):
+    good = write_mr(tmp_path / "in" / "a.dcm")
+    (tmp_path / "in" / "b.txt").write_text("hello")
+    report, err = import_dicom(
+        tmp_path / "in", good, "--study", "onfh", "--site", "SITE1", "--json"
+    )
+    case = Image.objects.get().pk
+    assert report == {
+        "imported": 1,
+        "duplicates": 1,
+        "rejected": 1,
+        "files": [
+            {"path": str(good), "status": "imported", "reason": None, "case": case},
+            {"path": str(tmp_path / "in" / "b.txt"), "status": "rejected",
+             "reason": "not a DICOM file", "case": None},
+            {"path": str(good), "status": "duplicate",
+             "reason": f"same content as case {case}", "case": case},
+        ],
+    }  # fmt: skip
+    assert err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_plain_output_lists_what_was_not_imported(tmp_path, study, site):
+    (tmp_path / "b.txt").write_text("hello")
+    text, _ = import_dicom(tmp_path / "b.txt", "--study", "onfh", "--site", "SITE1")
+    assert "rejected" in text and "b.txt: not a DICOM file" in text
+    assert "0 imported, 0 duplicates, 1 rejected into onfh from SITE1" in text
+
+
+def test_create_makes_the_study_with_the_default_scheme_and_the_site(tmp_path, db):
+    path = write_mr(tmp_path / "a.dcm")
+    report, _ = import_dicom(path, "--study", "new-study", "--site", "NEW", "--create",
+                             "--external", "--json")  # fmt: skip
+    assert report["imported"] == 1
+    study = Study.objects.get(slug="new-study")
+    assert study.label_scheme == default_label_scheme()
+    assert Site.objects.get(code="NEW").external is True
+
+
+def test_create_keeps_existing_rows(tmp_path, study, site):
+    path = write_mr(tmp_path / "a.dcm")
+    import_dicom(path, "--study", "onfh", "--site", "SITE1", "--create")
+    assert Study.objects.count() == 1 and Site.objects.get().external is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--study", "nope", "--site", "SITE1"], "--study 'nope': no such study"),
+        (["--study", "onfh", "--site", "NOPE"], "--site 'NOPE': no such site"),
+        (["--study", "onfh", "--site", "SITE1", "--external"], "exists and is not external"),
+        (["--study", "bad slug", "--site", "SITE1", "--create"], "--study 'bad slug'"),
+        (["--study", "onfh", "--site", "bad code", "--create"], "--site 'bad code'"),
+    ],
+)
+def test_usage_errors_stop_before_anything_is_imported(tmp_path, study, site, args, message):
+    path = write_mr(tmp_path / "a.dcm")
+    with pytest.raises(CommandError, match=message):
+        import_dicom(path, *args)
+    assert not Image.objects.exists() and not ImportBatch.objects.exists()
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path, study, site):
+    with pytest.raises(CommandError, match="PATH does not exist: .*missing"):
+        import_dicom(tmp_path / "missing", "--study", "onfh", "--site", "SITE1")
+
+
+def test_a_malformed_manifest_lists_its_lines_and_imports_nothing(tmp_path, db):
+    write_mr(tmp_path / "in" / "a.dcm")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "file,patient_key,side,label,label_source\nin/a.dcm,P1,L,C3,panel\nin/b.dcm,,L,A,panel\n"
+    )
+    with pytest.raises(CommandError) as caught:
+        import_dicom(tmp_path / "in", "--study", "s", "--site", "X", "--create",
+                     "--manifest", manifest)  # fmt: skip
+    message = str(caught.value)
+    assert "line 2: label 'C3' is not in the study's label scheme (A, B, C1, C2)" in message
+    assert "line 3: empty patient_key" in message
+    assert not Image.objects.exists()
+    assert not Study.objects.exists() and not Site.objects.exists()
+
+
+def test_a_valid_manifest_is_applied_through_the_command(tmp_path, study, site):
+    write_mr(tmp_path / "in" / "a.dcm")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,patient_key,side,label,label_source\nin/a.dcm,P1,R,C1,panel\n")
+    report, _ = import_dicom(tmp_path / "in", "--study", "onfh", "--site", "SITE1",
+                             "--manifest", manifest, "--json")  # fmt: skip
+    image = Image.objects.get(pk=report["files"][0]["case"])
+    assert (image.reference.label, image.hip.side) == ("C1", "R")
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal(tmp_path, study, site, monkeypatch):
+    path = write_mr(tmp_path / "a.dcm")
+
+    class Terminal(StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    call_command("import_dicom", str(path), "--study", "onfh", "--site", "SITE1",
+                 stdout=StringIO())  # fmt: skip
+    assert "1/1 files" in terminal.getvalue()
