@@ -9,14 +9,11 @@ JSON output: ``{"kappa": .., "se": .., "z": .., "p": ..}``.
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
 
 from analysis.agreement.many_raters import fleiss_kappa
 from analysis.cli import CommandError
-from analysis.cli.kappa import parse_levels, read_ratings
+from analysis.cli.kappa import parse_levels, print_agreement, read_ratings
 
 
 def add_arguments(parser) -> None:
@@ -43,14 +40,5 @@ def run(args) -> int:
     levels, note = parse_levels(args.levels, columns)
     ratings = np.array(columns, dtype=object).T
     res = fleiss_kappa(ratings, labels=levels, names=[f"column {c!r}" for c in args.rater])
-    if args.json:
-        d = res.to_dict()
-        print(json.dumps({key: d[key] for key in ("kappa", "se", "z", "p")}))
-        if args.levels is None:
-            print(note, file=sys.stderr)
-    else:
-        print(f"raters: {', '.join(args.rater)} ({args.csv})")
-        print(res.summary())
-        if args.levels is None:
-            print(note)
-    return 0
+    return print_agreement(res, args, keys=("kappa", "se", "z", "p"),
+                           heading=f"raters: {', '.join(args.rater)} ({args.csv})", note=note)

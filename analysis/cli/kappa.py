@@ -68,6 +68,21 @@ def parse_levels(text: str | None, values: list[list[str]]) -> tuple[list[str], 
     return levels, f"levels: {', '.join(levels)} (from --levels)"
 
 
+def print_agreement(res, args, *, keys, heading: str, note: str) -> int:
+    """Print a kappa result: ``keys`` of ``to_dict()`` as JSON (``--json``), else a heading and
+    the summary; the note on the label set goes along (to stderr with JSON) when the levels
+    were inferred."""
+    if args.json:
+        d = res.to_dict()
+        print(json.dumps({key: d[key] for key in keys}))
+    else:
+        print(heading)
+        print(res.summary())
+    if args.levels is None:
+        print(note, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def run(args) -> int:
     if len(args.rater) != 2:
         raise CommandError(
@@ -79,14 +94,5 @@ def run(args) -> int:
     levels, note = parse_levels(args.levels, [r1, r2])
     res = cohen_kappa(r1, r2, labels=levels, weights=args.weights, confidence=args.confidence,
                       names=(f"column {args.rater[0]!r}", f"column {args.rater[1]!r}"))
-    if args.json:
-        d = res.to_dict()
-        print(json.dumps({key: d[key] for key in ("kappa", "se", "se0", "z", "p", "ci")}))
-        if args.levels is None:
-            print(note, file=sys.stderr)
-    else:
-        print(f"{args.rater[0]} vs {args.rater[1]} ({args.csv})")
-        print(res.summary())
-        if args.levels is None:
-            print(note)
-    return 0
+    return print_agreement(res, args, keys=("kappa", "se", "se0", "z", "p", "ci"),
+                           heading=f"{args.rater[0]} vs {args.rater[1]} ({args.csv})", note=note)

@@ -39,14 +39,13 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 
-from analysis._validation import as_binary_truth
+from analysis._validation import as_binary_truth, check_confidence
 from analysis.mrmc.covariance import _check_cov, auc_covariance
 from analysis.mrmc.results import (
     MRMCResult,
     ORAnalysis,
     ORComparison,
     TreatmentEstimate,
-    _check_level,
     _f_sf,
     _safe_div,
     _t_crit,
@@ -147,7 +146,7 @@ def mrmc(
     1
     """
     method = _check_cov(cov)
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     y = as_binary_truth(truth, "truth")
     arr = np.asarray(ratings, dtype=float)
     if arr.ndim != 3:

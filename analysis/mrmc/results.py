@@ -40,14 +40,6 @@ def _fmt_p(p) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(
-            f"level: expected a confidence level strictly between 0 and 1, got {level}"
-        )
-    return level
-
 
 def _t_crit(level: float, df: float) -> float:
     if not np.isfinite(df):

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis._validation import as_binary_truth, as_scores, check_same_length
+from analysis._validation import as_binary_truth, as_scores, check_confidence, check_same_length
 from analysis.mrmc.covariance import _check_cov, auc_covariance
 from analysis.mrmc.results import (
     ORComparison,
-    _check_level,
     _fmt,
     _fmt_p,
     _safe_div,
@@ -159,7 +158,7 @@ def model_vs_readers(
     3.0
     """
     method = _check_cov(cov)
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     y = as_binary_truth(truth, "truth")
     model = as_scores(model_score, "model_score")
     check_same_length(truth=y, model_score=model)

@@ -21,6 +21,7 @@ from scipy import stats
 from analysis._validation import (
     as_binary_truth,
     as_scores,
+    check_confidence,
     check_same_length,
 )
 
@@ -337,14 +338,6 @@ def auc(y_true, score) -> float:
 # confidence interval
 
 
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(
-            f"level: expected a confidence level strictly between 0 and 1, got {level}"
-        )
-    return level
-
 
 def roc_auc_ci(y_true, score, *, level: float = 0.95) -> AUCResult:
     """Empirical AUC with DeLong's variance and a normal confidence interval.
@@ -377,7 +370,7 @@ def roc_auc_ci(y_true, score, *, level: float = 0.95) -> AUCResult:
     >>> round(r.auc, 4), round(r.se, 4)
     (0.8333, 0.1925)
     """
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     truth = as_binary_truth(y_true, "y_true")
     s = as_scores(score, "score")
     check_same_length(y_true=truth, score=s)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis._validation import as_binary_truth, as_scores, check_same_length
-from analysis.roc.auc import DeLongTestResult, _check_level, delong_covariance
+from analysis._validation import as_binary_truth, as_scores, check_confidence, check_same_length
+from analysis.roc.auc import DeLongTestResult, delong_covariance
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -74,7 +74,7 @@ def delong_test(
     -0.1667
     """
     alternative = _check_alternative(alternative)
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     truth = as_binary_truth(y_true, "y_true")
     s1 = as_scores(score1, "score1")
     s2 = as_scores(score2, "score2")
@@ -148,7 +148,7 @@ def delong_test_unpaired(
     False
     """
     alternative = _check_alternative(alternative)
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     t1 = as_binary_truth(y_true1, "y_true1")
     s1 = as_scores(score1, "score1")
     check_same_length(y_true1=t1, score1=s1)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis._validation import as_1d, as_scores, check_labels, check_same_length
-from analysis.roc.auc import AUCResult, _check_level, _fmt, roc_auc_ci
+from analysis._validation import as_1d, as_scores, check_confidence, check_labels, check_same_length
+from analysis.roc.auc import AUCResult, _fmt, roc_auc_ci
 
 __all__ = [
     "Endpoint",
@@ -165,7 +165,7 @@ def one_vs_rest_auc(y_labels, scores, *, labels: Sequence, level: float = 0.95) 
     >>> one_vs_rest_auc(y, p, labels=["a", "b", "c"]).macro_auc
     1.0
     """
-    level = _check_level(level)
+    level = check_confidence(level, "level")
     labels = list(labels)
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ValueError(f"labels: expected at least two distinct classes, got {labels}")
