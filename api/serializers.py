@@ -12,7 +12,7 @@ from rest_framework import serializers
 from inference.models import InferenceJob, ModelVersion, Prediction
 from readers.models import Read, ReadingSession
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 from studies.models import Image, Site, Study
 
 # Shapes of JSON fields for the OpenAPI schema (``Meta.json_schema``; api.schema).
@@ -314,7 +314,7 @@ class ReportSerializer(serializers.ModelSerializer):
 
     def get_exports(self, report: StudyReport) -> list:
         return [{"name": name, "url": self._url("api-v1:report-export", report.pk, name)}
-                for name in reports.report_exports(report)]
+                for name in build.report_exports(report)]
 
 
 class ReportRequestSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from api import serializers
 from api.schema import ApiAutoSchema
 from inference.models import Prediction
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 
 
 class QueryFilter(BaseFilterBackend):
@@ -330,7 +330,7 @@ class ReportViewSet(ScopedViewSet):
                 raise ValidationError({"model_version": [
                     f"no model version with this SHA-256 has predictions on {study.slug}"]})
         try:
-            report = reports.study_report_request(
+            report = build.study_report_request(
                 study=study, model_version=version, seed=ask["seed"],
                 n_bootstrap=ask["n_bootstrap"], user=request.user,
             )
@@ -360,7 +360,7 @@ class ReportViewSet(ScopedViewSet):
     def pdf(self, request, pk=None):
         """The report as a PDF."""
         report = self._done_report()
-        path = reports.report_directory(report) / "report.pdf"
+        path = build.report_directory(report) / "report.pdf"
         if not path.is_file():
             raise NotFound("The report's PDF is missing.")
         return FileResponse(
@@ -369,16 +369,16 @@ class ReportViewSet(ScopedViewSet):
         )
 
     @action(detail=True, url_path=r"exports/(?P<name>[^/]+)", url_name="export",
-            download_types=tuple(dict.fromkeys(reports.EXPORT_TYPES.values())),
+            download_types=tuple(dict.fromkeys(build.EXPORT_TYPES.values())),
             content_negotiation_class=DownloadNegotiation)
     def export(self, request, pk=None, name=None):
         """One file of the report's export bundle (the names its ``exports`` list)."""
         report = self._done_report()
-        path = reports.report_export_path(report, name)
+        path = build.report_export_path(report, name)
         if path is None:
             raise NotFound("No such export.")
         return FileResponse(
             path.open("rb"), as_attachment=True,
-            content_type=reports.EXPORT_TYPES[path.suffix],
+            content_type=build.EXPORT_TYPES[path.suffix],
             filename=f"{report.study.slug}-{report.input_hash[:12]}-{name}",
         )

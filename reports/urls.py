@@ -2,16 +2,16 @@
 
 from django.urls import path
 
-from reports import views as report_views
+from reports import views
 
 app_name = "reports"
 
 urlpatterns = [
-    path("<slug:slug>/", report_views.study_report, name="study"),
-    path("<slug:slug>/build/", report_views.study_report_create, name="build"),
-    path("<slug:slug>/<int:pk>/", report_views.report_detail, name="detail"),
-    path("<slug:slug>/<int:pk>/report.pdf", report_views.report_pdf_view, name="pdf"),
-    path("<slug:slug>/<int:pk>/figures/<slug:name>.png", report_views.report_figure,
+    path("<slug:slug>/", views.study_report, name="study"),
+    path("<slug:slug>/build/", views.study_report_create, name="build"),
+    path("<slug:slug>/<int:pk>/", views.report_detail, name="detail"),
+    path("<slug:slug>/<int:pk>/report.pdf", views.report_pdf_view, name="pdf"),
+    path("<slug:slug>/<int:pk>/figures/<slug:name>.png", views.report_figure,
          name="figure"),
-    path("<slug:slug>/<int:pk>/exports/<str:name>", report_views.report_export, name="export"),
+    path("<slug:slug>/<int:pk>/exports/<str:name>", views.report_export, name="export"),
 ]

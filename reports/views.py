@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from inference.selectors import study_for_researcher
 from reports import pdf as report_pdf
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 
 SECTIONS = (("roc", "ROC curves per endpoint"), ("confusion", "Confusion matrices"),
             ("forest", "Reader - model differences"), ("agreement", "Agreement"),
@@ -42,7 +42,7 @@ def _report_context(report: StudyReport) -> dict:
                         for key, title in SECTIONS],
         })
     return {"groups": groups, "methods": comparison["methods"],
-            "exports": reports.report_exports(report),
+            "exports": build.report_exports(report),
             "exclusions": comparison.get("exclusions", []),
             "design_lines": report_pdf.design_lines({**report.design,
                                                      "code_version": report.code_version,
@@ -77,7 +77,7 @@ def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def study_report_create(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_researcher(user=request.user, slug=slug)
     try:
-        report = reports.study_report_request(study=study, user=request.user)
+        report = build.study_report_request(study=study, user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("reports:study", slug=study.slug)
@@ -89,7 +89,7 @@ def study_report_create(request: HttpRequest, slug: str) -> HttpResponse:
 def report_pdf_view(request: HttpRequest, slug: str, pk: int) -> FileResponse:
     study = study_for_researcher(user=request.user, slug=slug)
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
-    path = reports.report_directory(report) / "report.pdf"
+    path = build.report_directory(report) / "report.pdf"
     if not path.is_file():
         raise Http404("The report's PDF is missing")
     return FileResponse(path.open("rb"), content_type="application/pdf", as_attachment=True,
@@ -103,11 +103,11 @@ def report_export(request: HttpRequest, slug: str, pk: int, name: str) -> FileRe
     """One file of the report's export bundle, as an attachment."""
     study = study_for_researcher(user=request.user, slug=slug)
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
-    path = reports.report_export_path(report, name)
+    path = build.report_export_path(report, name)
     if path is None:
         raise Http404("No such export")
     return FileResponse(path.open("rb"), as_attachment=True,
-                        content_type=reports.EXPORT_TYPES[path.suffix],
+                        content_type=build.EXPORT_TYPES[path.suffix],
                         filename=f"{study.slug}-{report.input_hash[:12]}-{name}")
 
 
@@ -118,7 +118,7 @@ def report_figure(request: HttpRequest, slug: str, pk: int, name: str) -> FileRe
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
     if name not in {f["name"] for f in report.figures}:
         raise Http404("No such figure")
-    path = reports.report_figure_path(report, name)
+    path = build.report_figure_path(report, name)
     if not path.is_file():
         raise Http404("The figure's file is missing")
     return FileResponse(path.open("rb"), content_type="image/png")

@@ -33,7 +33,7 @@ from inference.models import InferenceJob, ModelVersion, Prediction
 from readers.models import Read, ReadingSession, SessionCase
 from readers.services.reading import read_submit, session_create
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 from studies.models import Membership, Study
 from tests.studies.factories import make_case
 
@@ -166,9 +166,9 @@ def study_reports(world, site, external_site, django_user_model) -> list[StudyRe
     for item in session.items.select_related("image__reference"):
         read_submit(item=item, stage="unaided", label=item.image.reference.label,
                     confidence=70, time_ms=900, request_id=uuid.uuid4())
-    done = reports.study_report_build(study=reported, model_version=mv, n_bootstrap=30, seed=4)
+    done = build.study_report_build(study=reported, model_version=mv, n_bootstrap=30, seed=4)
     assert done.status == StudyReport.Status.DONE, done.error
-    queued = reports.study_report_request(study=reported, seed=5)  # no commit: no task runs
+    queued = build.study_report_request(study=reported, seed=5)  # no commit: no task runs
     assert queued.status == StudyReport.Status.QUEUED and queued.model_version is None
     return [done, queued]
 

@@ -20,7 +20,7 @@ from rest_framework.authtoken.models import Token
 from inference.models import InferenceJob, ModelVersion, Prediction
 from readers.models import Read, ReadingSession, SessionCase
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 from studies.models import Membership, Site, Study
 from tests.readers import reading_study
 from tests.studies.factories import make_case
@@ -108,8 +108,8 @@ class World:
         )
         self.onfh, self.other, self.onfh_case, self.other_case = onfh, other, onfh_case, other_case
         # Queued: the tests run in a transaction that never commits, so no task starts.
-        self.report = reports.study_report_request(study=onfh, user=self.users["rachel"])
-        self.other_report = reports.study_report_request(study=other, user=otto)
+        self.report = build.study_report_request(study=onfh, user=self.users["rachel"])
+        self.other_report = build.study_report_request(study=other, user=otto)
 
     def expected_keys(self) -> dict[str, dict[str, set]]:
         """For each list endpoint: the identifiers each role must see, written out by hand."""
@@ -189,7 +189,7 @@ def built_report(world) -> StudyReport:
     for case in world.onfh.images.filter(predictions__isnull=True):
         Prediction.objects.create(model_version=world.mv, image=case,
                                   probabilities=[0.4, 0.3, 0.2, 0.1], predicted_label="A")
-    report = reports.study_report_build(study=world.onfh, n_bootstrap=30, seed=4)
+    report = build.study_report_build(study=world.onfh, n_bootstrap=30, seed=4)
     assert report.status == StudyReport.Status.DONE, report.error
     return report
 

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from inference.models import Prediction
 from reports.models import StudyReport
-from reports.services import build as reports
+from reports.services import build
 from studies.models import Membership, Site, Study
 from tests.inference.inference_fixtures import eager_celery  # noqa: F401 (a fixture)
 from tests.studies.factories import make_case
@@ -37,7 +37,7 @@ def cast(built_study, django_user_model):
 
 @pytest.fixture
 def built(built_study):
-    return reports.study_report_build(study=built_study.study, n_bootstrap=N_BOOT, seed=4)
+    return build.study_report_build(study=built_study.study, n_bootstrap=N_BOOT, seed=4)
 
 
 def _token(user) -> dict:
@@ -69,9 +69,9 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
     assert row["page"] == "http://testserver" + reverse("reports:detail", args=["onfh", built.pk])
 
     # Every file of the export bundle, byte for byte what the report wrote.
-    folder = reports.report_directory(built) / "exports"
+    folder = build.report_directory(built) / "exports"
     names = [e["name"] for e in row["exports"]]
-    assert names == reports.report_exports(built)
+    assert names == build.report_exports(built)
     assert {"long_table.csv", "long_table_dictionary.csv", "results.json", "study.xlsx"} <= set(
         names)
     assert any(n.endswith(".imrmc") for n in names)
@@ -93,7 +93,7 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
     pdf = client.get(row["pdf"], **auth)
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content) == (
-        reports.report_directory(built) / "report.pdf").read_bytes()
+        build.report_directory(built) / "report.pdf").read_bytes()
     result = client.get(row["result"], **auth)
     assert result.status_code == 200 and result.json() == built.result
     exported = client.get(reverse(f"{NS}:report-export", args=[built.pk, "results.json"]),
@@ -103,14 +103,14 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
 
 def test_only_the_listed_export_names_are_served(client, cast, built):
     auth = _token(cast["alice"])
-    assert (reports.report_directory(built) / "result.json").is_file()  # beside, not in, exports
+    assert (build.report_directory(built) / "result.json").is_file()  # beside, not in, exports
     for name in ("result.json", "report.pdf", "nope.csv", "long_table.CSV", "..", "exports"):
         url = reverse(f"{NS}:report-export", args=[built.pk, name])
         response = client.get(url, **auth)
         assert response.status_code == 404, name
         assert response["Content-Type"] == "application/json"  # an error, not a file
     # A made-up report, and one not done yet, have no files either.
-    queued = reports.study_report_request(study=built.study, seed=9)
+    queued = build.study_report_request(study=built.study, seed=9)
     for pk in (10**9, queued.pk):
         for name in ("report-pdf", "report-result"):
             assert client.get(reverse(f"{NS}:{name}", args=[pk]), **auth).status_code == 404
@@ -133,7 +133,7 @@ def test_readers_and_other_studies_people_get_nothing(client, cast, built_study,
     case.save(update_fields=["partition"])
     Prediction.objects.create(model_version=built_study.model_version, image=case,
                               probabilities=[0.1, 0.7, 0.1, 0.1], predicted_label="B")
-    other_report = reports.study_report_request(study=other, user=cast["otto"])
+    other_report = build.study_report_request(study=other, user=cast["otto"])
     ask = {"study": "onfh", "seed": 4, "n_bootstrap": N_BOOT}
     for name in ("bob", "charlie"):
         auth = _token(cast[name])
@@ -200,7 +200,7 @@ def test_a_post_queues_the_report_and_the_same_inputs_return_it(
     assert again.status_code == 200 and again.json() == detail and callbacks == []
     assert StudyReport.objects.count() == 1
     # What the web page builds (study_report_build) with those inputs is that report too.
-    assert reports.study_report_build(study=built_study.study, n_bootstrap=N_BOOT,
+    assert build.study_report_build(study=built_study.study, n_bootstrap=N_BOOT,
                                       seed=4).pk == report.pk
 
     # Other settings make another report: one model version, another seed.

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from reports.models import StudyReport
 from reports.pdf import fmt_ci, fmt_num
-from reports.services import build as reports
+from reports.services import build
 from tests.browser.conftest import ARTIFACTS, needs_chromium
 from tests.reports import report_study
 
@@ -49,7 +49,7 @@ def rs(built_study):
 
 @pytest.fixture
 def built(rs):
-    return reports.study_report_build(study=rs.study, n_bootstrap=N_BOOT, seed=4)
+    return build.study_report_build(study=rs.study, n_bootstrap=N_BOOT, seed=4)
 
 
 @pytest.fixture

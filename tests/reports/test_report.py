@@ -21,7 +21,7 @@ from readers.models import ReaderProfile, SessionCase
 from readers.services.reading import read_submit, session_create
 from reports.models import StudyReport
 from reports.pdf import fmt_ci, fmt_num
-from reports.services import build as reports
+from reports.services import build
 from reports.services.exports import study_export_long_table
 from studies.models import Membership
 from studies.pixels import heatmap_bytes, heatmap_on_image
@@ -46,7 +46,7 @@ def report_study(built_study):
 
 @pytest.fixture
 def built(report_study):
-    return reports.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    return build.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
 
 
 def test_the_report_holds_compare_of_the_exported_long_table(report_study, built):
@@ -55,9 +55,9 @@ def test_the_report_holds_compare_of_the_exported_long_table(report_study, built
                      seed=4).to_dict()
     assert built.status == StudyReport.Status.DONE and built.progress == 100
     assert built.result == json.loads(json.dumps(direct))
-    stored = reports.report_directory(built) / "result.json"
+    stored = build.report_directory(built) / "result.json"
     assert json.loads(stored.read_text()) == built.result
-    assert built.code_version == reports.code_version()
+    assert built.code_version == build.code_version()
     assert built.inputs["n_human_rows"] == int((df.reader_kind == "human").sum())
 
 
@@ -135,10 +135,10 @@ def test_it_hides_the_report_from_readers_outsiders_and_strangers(client, cast, 
 
 def test_the_same_inputs_return_the_same_report_and_a_new_read_a_new_one(report_study, built,
                                                                         django_user_model):
-    again = reports.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    again = build.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
     assert again.pk == built.pk and StudyReport.objects.count() == 1
     # a setting is an input too
-    other_seed = reports.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=5)
+    other_seed = build.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=5)
     assert other_seed.input_hash != built.input_hash
     frank = django_user_model.objects.create_user("frank")
     ReaderProfile.objects.create(user=frank, seniority="resident", years_experience=2)
@@ -147,7 +147,7 @@ def test_the_same_inputs_return_the_same_report_and_a_new_read_a_new_one(report_
     item = session.items.first()
     read_submit(item=item, stage="unaided", label="A", confidence=40, time_ms=1500,
                 request_id=uuid.uuid4())
-    _, _, digest = reports.study_report_inputs(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    _, _, digest = build.study_report_inputs(study=report_study, n_bootstrap=N_BOOT, seed=4)
     assert digest != built.input_hash
 
 
@@ -187,7 +187,7 @@ def test_the_report_shows_example_cases_right_and_wrong_with_the_heat_map(client
         assert spec["model"] == f"model:{SHA[:12]}"
         right = [c for c in spec["cases"] if c["correct"]]
         wrong = [c for c in spec["cases"] if not c["correct"]]
-        assert 1 <= len(right) <= reports.EXAMPLES_PER_ROW and len(wrong) <= 4
+        assert 1 <= len(right) <= build.EXAMPLES_PER_ROW and len(wrong) <= 4
         for c in spec["cases"]:
             p = predictions[c["case"]]
             assert (c["truth"], c["predicted"]) == (p.image.reference.label, p.predicted_label)
@@ -202,14 +202,14 @@ def test_the_report_shows_example_cases_right_and_wrong_with_the_heat_map(client
     assert png.startswith(b"\x89PNG")
     # The heat maps are drawn: without their files the same cases draw differently.
     assert any(predictions[c["case"]].heatmap_file for c in spec["cases"])
-    again = reports._draw_examples(spec, report_study, built.design)
+    again = build._draw_examples(spec, report_study, built.design)
     assert again == png
     for name in {p.heatmap_file for p in predictions.values() if p.heatmap_file}:
         media_path(name).unlink()
-    assert reports._draw_examples(spec, report_study, built.design) != png
+    assert build._draw_examples(spec, report_study, built.design) != png
     # A lost cached array leaves a labelled gap, not a failed report.
     media_path(predictions[spec["cases"][0]["case"]].image.array_file.name).unlink()
-    assert reports._draw_examples(spec, report_study, built.design).startswith(b"\x89PNG")
+    assert build._draw_examples(spec, report_study, built.design).startswith(b"\x89PNG")
 
 
 def test_the_heat_map_loses_the_padding_of_the_models_square_input():
@@ -233,7 +233,7 @@ def test_the_heat_map_loses_the_padding_of_the_models_square_input():
 
 def test_the_report_carries_its_data_as_exports_that_reproduce_its_numbers(
         client, cast, report_study, built, tmp_path):
-    names = reports.report_exports(built)
+    names = build.report_exports(built)
     slugs = [endpoint_slug(Endpoint(e["name"], tuple(e["positive"])))
              for e in built.result["endpoints"]]
     assert len(slugs) == len(report_study.endpoints) >= 2
@@ -275,7 +275,7 @@ def test_indeterminate_reads_are_in_the_flow_with_their_reasons(client, cast, re
             .order_by("position").first())
     read_submit(item=item, stage="unaided", indeterminate=True, comment="motion artefact",
                 time_ms=900, request_id=uuid.uuid4())  # bob revises a read: cannot grade
-    report = reports.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    report = build.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
     assert report.status == StudyReport.Status.DONE, report.error
     flow = report.design["flow"]
     assert (flow["indeterminate_reads"], flow["cases_with_an_indeterminate_read"]) == (1, 1)
