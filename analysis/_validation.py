@@ -120,7 +120,19 @@ def sort_levels(values) -> list:
     try:
         keys = [as_number(v) for v in values]
     except (TypeError, ValueError):
-        return sorted(values, key=str)
+        return sorted(values, key=lambda v: (str(v), type(v).__name__))
+    # One number written two ways ("2" and "2.0") would be two categories whose order is
+    # arbitrary (set order follows the hash seed), and weighted kappa would depend on it.
+    spellings: dict[float, list] = {}
+    for key, value in zip(keys, values, strict=True):
+        spellings.setdefault(key, []).append(value)
+    clashes = [sorted(map(repr, vs)) for vs in spellings.values() if len(vs) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(c) for c in sorted(clashes)[:3])
+        raise ValueError(
+            f"labels: the same number is written in more than one way ({shown}); write each "
+            "level one way, or pass the ordered labels explicitly"
+        )
     return [v for _, v in sorted(zip(keys, values, strict=True), key=lambda kv: kv[0])]
 
 

@@ -157,3 +157,30 @@ def test_it_runs_as_a_module():
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
     )
     assert json.loads(proc.stdout)["p"] == printed("0.08981434")
+
+
+SPELLED_TWICE = "a,b\n1,1\n2,2.0\n2.0,2\n3,3\n1,2\n3,2.0\n2,3\n"
+
+
+def test_a_level_written_two_ways_is_refused_whatever_the_hash_seed(tmp_path):
+    """ "2" and "2.0" are one number: ordering them as two levels followed the hash seed and
+    moved weighted kappa (0.417, 0.588, 0.600 under three seeds); now it is refused, always."""
+    path = tmp_path / "twice.csv"
+    path.write_text(SPELLED_TWICE)
+    for seed in ("0", "1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-m", "analysis", "kappa", "--csv", str(path), "--rater", "a", "b",
+             "--weights", "linear"],
+            capture_output=True, text=True, env={"PYTHONHASHSEED": seed, "PYTHONPATH": "."},
+            cwd=Path(__file__).resolve().parents[2], timeout=120,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "'2' and '2.0'" in result.stderr
+        assert "more than one way" in result.stderr
+
+
+def test_a_level_written_two_ways_runs_when_the_levels_are_given(tmp_path, capsys):
+    path = tmp_path / "twice.csv"
+    path.write_text(SPELLED_TWICE)
+    assert main(["kappa", "--csv", str(path), "--rater", "a", "b", "--weights", "linear",
+                 "--levels", "1,2,2.0,3"]) == 0
