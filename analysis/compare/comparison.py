@@ -76,7 +76,12 @@ from analysis.mrmc.obuchowski_rockette import mrmc
 from analysis.mrmc.standalone import model_vs_readers
 from analysis.resampling.weights import ResampleWeights
 from analysis.table.longtable import LongTable, load_long_table
-from analysis.table.ratings import endpoint_to_dict, make_endpoints, probability_matrix
+from analysis.table.ratings import (
+    endpoint_to_dict,
+    make_endpoints,
+    probability_matrix,
+    rule_rows,
+)
 
 __all__ = [
     "compare",
@@ -142,6 +147,7 @@ def compare(long_table, *, labels: Sequence[str] | None = None, endpoints=None,
     eps = make_endpoints(endpoints, labels)
     reads = table.reads.assign(_row=np.arange(len(table.reads)))
     probs = probability_matrix(table)
+    rule = rule_rows(table)
     primary, primary_rows, exclusions = _primary_reads(table, reads, condition)
     seniority = table.seniority_of()
 
@@ -158,7 +164,7 @@ def compare(long_table, *, labels: Sequence[str] | None = None, endpoints=None,
         undecided = (table.indeterminate if name == "all" else
                      table.site_group(name, external_sites=external_sites).indeterminate)
         groups.append(_site_group(
-            name, reads.loc[mask], primary_rows, probs=probs, labels=labels, eps=eps,
+            name, reads.loc[mask], primary_rows, probs=probs, rule=rule, labels=labels, eps=eps,
             seniority=seniority, primary=primary, level=level, n_bootstrap=n_bootstrap,
             seed=(seed, gi), exclusions=exclusions, indeterminate=undecided,
         ))
@@ -262,7 +268,7 @@ def _indeterminate_masks(reads, indeterminate, case_index) -> dict:
     return masks
 
 
-def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, primary, level,
+def _site_group(name, reads, primary_rows, *, probs, rule, labels, eps, seniority, primary, level,
                 n_bootstrap, seed, exclusions, indeterminate=None) -> SiteGroupResult:
     """Every statistic of one site group (``reads``: all rows of its cases; ``indeterminate``:
     the indeterminate reads of its cases)."""
@@ -279,7 +285,8 @@ def _site_group(name, reads, primary_rows, *, probs, labels, eps, seniority, pri
     prim = reads.loc[in_primary]
 
     def rater_of(rows, reader, kind, cond):
-        return rater_from_reads(rows, probs[rows["_row"].to_numpy()], case_index, labels,
+        at = rows["_row"].to_numpy()
+        return rater_from_reads(rows, probs[at], case_index, labels, rule=rule[at],
                                 name=reader, kind=kind, seniority=seniority.get(reader),
                                 condition=cond)
 
@@ -436,8 +443,8 @@ def _mrmc(primary, models, humans, *, others: dict, truth, labels, eps, level, g
             if why:
                 out.append({**entry, "result": None, "reason": why})
                 continue
-            scores = np.stack([h.probs[keep][:, mask].sum(axis=1) for h in complete])
-            res = model_vs_readers(y, m.probs[keep][:, mask].sum(axis=1), scores, level=level,
+            scores = np.stack([h.endpoint_scores(mask)[keep] for h in complete])
+            res = model_vs_readers(y, m.endpoint_scores(mask)[keep], scores, level=level,
                                    readers=names)
             out.append({**entry, "result": res.to_dict(), "reason": None})
         for cond, raters in others.items():
@@ -458,8 +465,8 @@ def _mrmc(primary, models, humans, *, others: dict, truth, labels, eps, level, g
                 out.append({**entry, "result": None, "reason": why})
                 continue
             ratings = np.stack([
-                np.stack([h.probs[keep][:, mask].sum(axis=1) for h in both]),
-                np.stack([theirs[h.name].probs[keep][:, mask].sum(axis=1) for h in both]),
+                np.stack([h.endpoint_scores(mask)[keep] for h in both]),
+                np.stack([theirs[h.name].endpoint_scores(mask)[keep] for h in both]),
             ])
             res = mrmc(y, ratings, level=level, treatments=(primary, cond),
                        readers=[h.name for h in both])

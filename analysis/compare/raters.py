@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from scipy import stats
 
 from analysis.roc.auc import AUCResult, DeLongTestResult, delong_covariance, roc_auc_ci
 from analysis.roc.compare_curves import delong_test
+from analysis.table.ratings import rule_scores
 
 
 @dataclass
@@ -31,6 +33,39 @@ class Rater:
     time_ms: np.ndarray  # (n,), NaN where not read or unknown
     members: tuple = ()
     indeterminate: np.ndarray | None = None  # (n,) True where the read was indeterminate
+    rule: np.ndarray | None = None  # (n,) True where the read is scored by class + confidence
+    confidence: np.ndarray | None = None  # (n,) its confidence (0-100, NaN: certain)
+    parts: tuple = ()  # a consensus: the member raters
+
+    def endpoint_scores(self, mask) -> np.ndarray:
+        """Score of each case for the positive classes ``mask`` (K,), NaN where not read.
+
+        Class + confidence reads are scored exactly (:func:`analysis.table.ratings.rule_scores`)
+        and a consensus takes the exact mean of its members' scores where every member who
+        read the case was scored so: scores equal in exact arithmetic are equal floats, so the
+        ROC counts them as ties."""
+        mask = np.asarray(mask, dtype=bool)
+        out = self.probs[:, mask].sum(axis=1)
+        exact = self._exact_scores(mask)
+        done = np.array([v is not None for v in exact], dtype=bool)
+        out[done] = [float(v) for v in exact[done]]
+        return out
+
+    def _exact_scores(self, mask: np.ndarray) -> np.ndarray:
+        """Object array (n,): the exact score where it is known, else None."""
+        n, k = self.probs.shape
+        exact = np.full(n, None, dtype=object)
+        if self.parts:
+            members = [m._exact_scores(mask) for m in self.parts]
+            for j in range(n):
+                mine = [e[j] for m, e in zip(self.parts, members, strict=True) if m.read[j]]
+                if mine and all(v is not None for v in mine):
+                    exact[j] = sum(mine, Fraction(0)) / len(mine)
+        elif self.rule is not None:
+            sel = self.read & self.rule
+            exact[sel] = rule_scores(self.codes[sel], self.confidence[sel], mask, n_classes=k,
+                                     exact=True)
+        return exact
 
     @property
     def read(self) -> np.ndarray:
@@ -45,7 +80,10 @@ class Rater:
 
 
 def rater_from_reads(reads: pd.DataFrame, probs: np.ndarray, case_index: pd.Index,
-                     labels: Sequence[str], *, name, kind, seniority, condition) -> Rater:
+                     labels: Sequence[str], *, name, kind, seniority, condition,
+                     rule: np.ndarray | None = None) -> Rater:
+    """A rater from its reads (one per case) and their probability vectors; ``rule`` marks the
+    reads scored by class + confidence (:func:`analysis.table.ratings.rule_rows`)."""
     n, k = len(case_index), len(labels)
     pos = case_index.get_indexer(reads["case"])
     codes = np.full(n, -1, dtype=np.intp)
@@ -54,8 +92,13 @@ def rater_from_reads(reads: pd.DataFrame, probs: np.ndarray, case_index: pd.Inde
     p[pos] = probs
     t = np.full(n, np.nan)
     t[pos] = reads["time_ms"].to_numpy(dtype=float)
+    by_rule = np.zeros(n, dtype=bool)
+    q = np.full(n, np.nan)
+    if rule is not None:
+        by_rule[pos] = rule
+        q[pos] = reads["confidence"].to_numpy(dtype=float)
     return Rater(name=name, kind=kind, seniority=seniority, condition=condition, codes=codes,
-                  probs=p, time_ms=t)
+                  probs=p, time_ms=t, rule=by_rule, confidence=q)
 
 
 def consensus(name: str, members: list, n_classes: int) -> Rater:
@@ -76,7 +119,7 @@ def consensus(name: str, members: list, n_classes: int) -> Rater:
                   condition=members[0].condition,
                   codes=np.where(any_read, label, -1).astype(np.intp), probs=mean_p,
                   time_ms=np.full(codes.shape[1], np.nan),
-                  members=tuple(m.name for m in members))
+                  members=tuple(m.name for m in members), parts=tuple(members))
 
 
 def _nanmean_safe(probs: np.ndarray, read: np.ndarray) -> np.ndarray:
@@ -123,7 +166,7 @@ class ROCQuestion:
     def __init__(self, name, positive, y, *, raters, labels, level):
         self.name, self.positive, self.y, self.level = name, positive, y, level
         self.mask = np.array([lab in positive for lab in labels])
-        self.scores = {r.name: r.probs[:, self.mask].sum(axis=1) for r in raters}
+        self.scores = {r.name: r.endpoint_scores(self.mask) for r in raters}
         self.read = {r.name: r.read for r in raters}
         self.reason = roc_reason(y)
         self.index, self.aucs, self.cov = {}, None, None

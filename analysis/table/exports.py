@@ -78,9 +78,9 @@ from analysis.table.longtable import (
 )
 from analysis.table.ratings import (
     default_endpoints,
-    endpoint_scores,
+    endpoint_mask,
     make_endpoints,
-    probability_matrix,
+    read_endpoint_scores,
 )
 
 __all__ = [
@@ -155,12 +155,12 @@ def endpoint_ratings(table, endpoint: Endpoint, *, include_models: bool = True) 
     pandas.DataFrame
         Columns ``reader, reader_kind, treatment, case, truth, rating``: ``truth`` 1 when the
         case's class is a positive class of ``endpoint``, ``rating`` its score by
-        :func:`analysis.table.ratings.endpoint_scores`. Models first, then human readers; each
-        sorted by reader, treatment and case.
+        :func:`analysis.table.ratings.read_endpoint_scores` (exact for class + confidence
+        reads, so ties stay ties in the reference software too). Models first, then human
+        readers; each sorted by reader, treatment and case.
     """
     table = _as_table(table)
     reads = table.reads
-    probs = probability_matrix(table)
     first = reads.groupby(["reader", "condition"])["session"].transform("min")
     keep = (reads["session"] == first).to_numpy()
     if not include_models:
@@ -176,7 +176,7 @@ def endpoint_ratings(table, endpoint: Endpoint, *, include_models: bool = True) 
         "treatment": rows["condition"].astype(str).to_numpy(),
         "case": rows["case"].astype(str).to_numpy(),
         "truth": rows["truth"].isin(positive).astype(int).to_numpy(),
-        "rating": endpoint_scores(probs[keep], endpoint, table.labels),
+        "rating": read_endpoint_scores(table, endpoint_mask(endpoint, table.labels), rows),
     })
     out["_model_first"] = (out["reader_kind"] != "model").astype(int)
     out = out.sort_values(["_model_first", "reader", "treatment", "case"], kind="stable")

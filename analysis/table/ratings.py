@@ -20,6 +20,13 @@ The rule
 3. **Scores**: the one-vs-rest score of class ``k`` is ``p[k]``; the score of an endpoint with
    positive classes ``P`` is ``sum(p[k] for k in P)``.
 
+Scores of rule 2 are computed in exact rational arithmetic (once per distinct class and
+confidence) and rounded to a float once, at the end: two reads whose scores are equal in exact
+arithmetic get the identical float, so an ROC counts them as a tie (1/2), as the rating scale
+means. Summed in floating point, "B at 44" and "C1 at 16" (JIC, score of A: both 0.1575) came
+out 0.15750000000000003 and 0.1575, a win instead of a tie. :func:`read_endpoint_scores` gives
+the scores of any reads (rules 1 and 2); :func:`rule_scores` those of rule 2 alone.
+
 Why this rule: (a) it follows what the reader said: more confidence in a class raises that
 class's score, and for the cumulative endpoints a read of a higher class scores strictly higher
 than a read of a lower class given with the same confidence below 100 (and not lower at 100,
@@ -63,6 +70,8 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -140,16 +149,97 @@ def make_endpoints(spec, labels: Sequence[str]) -> tuple[Endpoint, ...]:
     return tuple(out)
 
 
-def _spread_weights(n_classes: int) -> np.ndarray:
-    """(K, K): row c gives the share of the leftover mass for each class i != c."""
-    idx = np.arange(n_classes)
-    w = 1.0 / (1.0 + np.abs(idx[None, :] - idx[:, None]))
-    np.fill_diagonal(w, 0.0)
-    return w / w.sum(axis=1, keepdims=True)
+@lru_cache(maxsize=64)
+def _exact_spread(n_classes: int) -> tuple[tuple[Fraction, ...], ...]:
+    """Row c: the share of the leftover mass for each class i != c, as exact fractions."""
+    rows = []
+    for c in range(n_classes):
+        w = [Fraction(0) if i == c else Fraction(1, 1 + abs(i - c)) for i in range(n_classes)]
+        total = sum(w)
+        rows.append(tuple(x / total for x in w))
+    return tuple(rows)
+
+
+@lru_cache(maxsize=65536)
+def _exact_probabilities(code: int, confidence: float, n_classes: int) -> tuple[Fraction, ...]:
+    """Rule 2 for one read, exactly, ``confidence`` (0-100) taken as the float it is."""
+    q = Fraction(confidence)
+    rest = (1 - Fraction(1, n_classes)) * (1 - q / 100)
+    p = [rest * share for share in _exact_spread(n_classes)[code]]
+    p[code] = 1 - rest
+    return tuple(p)
+
+
+def _check_reads(codes: np.ndarray, q: np.ndarray, n_classes: int) -> None:
+    if codes.shape != q.shape or codes.ndim != 1:
+        raise ValueError(
+            f"label_codes and confidence: expected two 1-D arrays of one length, got shapes "
+            f"{codes.shape} and {q.shape}"
+        )
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected at least 2, got {n_classes}")
+    if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
+        raise ValueError(f"label_codes: expected values in 0..{n_classes - 1}")
+    finite = q[~np.isnan(q)]
+    if ((finite < 0) | (finite > 100)).any():
+        raise ValueError("confidence: expected values in 0-100")
+
+
+def _distinct_reads(codes: np.ndarray, q: np.ndarray):
+    """The distinct (class, confidence) pairs and, per read, the index of its pair; a missing
+    confidence (NaN) is certainty (100)."""
+    q = np.where(np.isnan(q), 100.0, q)
+    pairs, inverse = np.unique(np.stack([codes.astype(float), q], axis=1), axis=0,
+                               return_inverse=True)
+    return [(int(c), float(k)) for c, k in pairs], inverse.ravel()
+
+
+def rule_scores(label_codes, confidence, mask, *, n_classes: int, exact: bool = False):
+    """Scores of class + confidence reads (rule 2) for the positive classes ``mask``.
+
+    Parameters
+    ----------
+    label_codes : array of int, shape (n,)
+        Class position of each read, 0 = lowest class.
+    confidence : array of float, shape (n,)
+        0-100; NaN means no confidence given (taken as 100).
+    mask : array of bool, shape (K,)
+        The positive classes (one class: its one-vs-rest score).
+    n_classes : int
+        K, the number of ordered classes.
+    exact : bool
+        Return the exact :class:`fractions.Fraction` of each read (an object array) instead of
+        its float.
+
+    Returns
+    -------
+    ndarray, shape (n,): ``sum(p[k] for k in mask)``, computed exactly and rounded once, so
+    reads with equal exact scores get identical floats.
+
+    Examples
+    --------
+    >>> a_vs_rest = [True, False, False, False]
+    >>> rule_scores([1, 2], [44, 16], a_vs_rest, n_classes=4).tolist()  # B at 44, C1 at 16
+    [0.1575, 0.1575]
+    """
+    codes = np.asarray(label_codes, dtype=np.intp)
+    q = np.asarray(confidence, dtype=float)
+    _check_reads(codes, q, n_classes)
+    positive = np.flatnonzero(np.asarray(mask, dtype=bool))
+    pairs, inverse = _distinct_reads(codes, q)
+    values = [sum((_exact_probabilities(c, k, n_classes)[i] for i in positive), Fraction(0))
+              for c, k in pairs]
+    if exact:
+        out = np.empty(len(pairs), dtype=object)
+        out[:] = values
+        return out[inverse] if codes.size else np.empty(0, dtype=object)
+    table = np.array([float(v) for v in values], dtype=float)
+    return table[inverse] if codes.size else np.empty(0)
 
 
 def read_probabilities(label_codes, confidence, *, n_classes: int) -> np.ndarray:
-    """Probability vectors of class + confidence reads (rule 2 of the module docstring).
+    """Probability vectors of class + confidence reads (rule 2 of the module docstring), each
+    component computed exactly and rounded once (so one-vs-rest scores tie where they should).
 
     Parameters
     ----------
@@ -162,27 +252,17 @@ def read_probabilities(label_codes, confidence, *, n_classes: int) -> np.ndarray
 
     Returns
     -------
-    ndarray, shape (n, K), rows summing to 1.
+    ndarray, shape (n, K), rows summing to 1 (to rounding).
     """
     codes = np.asarray(label_codes, dtype=np.intp)
     q = np.asarray(confidence, dtype=float)
-    if codes.shape != q.shape or codes.ndim != 1:
-        raise ValueError(
-            f"label_codes and confidence: expected two 1-D arrays of one length, got shapes "
-            f"{codes.shape} and {q.shape}"
-        )
-    if n_classes < 2:
-        raise ValueError(f"n_classes: expected at least 2, got {n_classes}")
-    if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
-        raise ValueError(f"label_codes: expected values in 0..{n_classes - 1}")
-    q = np.where(np.isnan(q), 100.0, q)
-    if ((q < 0) | (q > 100)).any():
-        raise ValueError("confidence: expected values in 0-100")
-    # 1 - p[c] written directly, so that q = 100 leaves exactly 0 (no -1e-17 from rounding)
-    rest = (1.0 - 1.0 / n_classes) * (1.0 - q / 100.0)
-    probs = _spread_weights(n_classes)[codes] * rest[:, None]
-    probs[np.arange(codes.size), codes] = 1.0 - rest
-    return probs
+    _check_reads(codes, q, n_classes)
+    if not codes.size:
+        return np.empty((0, n_classes))
+    pairs, inverse = _distinct_reads(codes, q)
+    table = np.array([[float(x) for x in _exact_probabilities(c, k, n_classes)]
+                      for c, k in pairs], dtype=float)
+    return table[inverse]
 
 
 def probability_matrix(table, reads=None) -> np.ndarray:
@@ -219,9 +299,38 @@ def combine(scores: np.ndarray, label_codes, confidence) -> np.ndarray:
 
 
 def endpoint_scores(probs: np.ndarray, endpoint: Endpoint, labels: Sequence[str]) -> np.ndarray:
-    """Score of ``endpoint`` per read: the sum of ``probs`` (n, K) over its positive classes."""
+    """Score of ``endpoint`` per row of probability vectors ``probs`` (n, K): the sum over its
+    positive classes in floating point. For reads, use :func:`read_endpoint_scores`, which is
+    exact for rule 2."""
     probs = np.asarray(probs, dtype=float)
     return probs[:, endpoint_mask(endpoint, labels)].sum(axis=1)
+
+
+def rule_rows(table, reads=None) -> np.ndarray:
+    """True for the reads of a :class:`~analysis.table.longtable.LongTable` scored by rule 2
+    (no complete ``score_<class>`` values)."""
+    reads = table.reads if reads is None else reads
+    if not table.score_columns:
+        return np.ones(len(reads), dtype=bool)
+    return np.isnan(reads[list(table.score_columns)].to_numpy(dtype=float)).any(axis=1)
+
+
+def read_endpoint_scores(table, mask, reads=None) -> np.ndarray:
+    """Score of every read for the positive classes ``mask`` (K,): rule 1 rows from their
+    normalised scores, rule 2 rows exactly (:func:`rule_scores`)."""
+    reads = table.reads if reads is None else reads
+    mask = np.asarray(mask, dtype=bool)
+    rule = rule_rows(table, reads)
+    out = np.empty(len(reads))
+    if (~rule).any():
+        out[~rule] = probability_matrix(table, reads.loc[~rule])[:, mask].sum(axis=1)
+    if rule.any():
+        index = {lab: i for i, lab in enumerate(table.labels)}
+        rows = reads.loc[rule]
+        out[rule] = rule_scores(rows["label"].map(index).to_numpy(dtype=np.intp),
+                                rows["confidence"].to_numpy(dtype=float), mask,
+                                n_classes=len(table.labels))
+    return out
 
 
 def one_vs_rest_endpoints(labels: Iterable[str]) -> tuple[Endpoint, ...]:

@@ -22,7 +22,12 @@ from analysis.roc.auc import auc, roc_auc_ci
 from analysis.roc.compare_curves import delong_test
 from analysis.roc.multiclass import one_vs_rest_auc
 from analysis.table.longtable import load_long_table
-from analysis.table.ratings import default_endpoints, endpoint_scores, probability_matrix
+from analysis.table.ratings import (
+    default_endpoints,
+    endpoint_mask,
+    probability_matrix,
+    read_endpoint_scores,
+)
 from analysis.table.simulate import simulate_long_table
 from tests.reference import REFERENCE_DATA
 
@@ -85,7 +90,7 @@ def test_the_model_metrics_equal_the_building_blocks(table, result):
         assert entry["ci"] == pytest.approx(list(direct.result.ci), abs=1e-12)
     for entry, endpoint in zip(model.auc_endpoints, default_endpoints(JIC), strict=True):
         y = np.isin(truth, list(endpoint.positive))
-        direct = roc_auc_ci(y, endpoint_scores(probs, endpoint, JIC))
+        direct = roc_auc_ci(y, read_endpoint_scores(table, endpoint_mask(endpoint, JIC), reads))
         assert entry["auc"] == pytest.approx(direct.auc, abs=1e-12)
         assert entry["se"] == pytest.approx(direct.se, abs=1e-12)
 
@@ -103,17 +108,16 @@ def test_a_readers_metrics_and_reading_time_come_from_their_own_reads(table, res
 def test_the_paired_tests_equal_delong_and_mcnemar_called_directly(table, result):
     group = result.group("all")
     model = reads_of(table, "sim-model")
-    probs_m = probability_matrix(table, model)
     endpoints = default_endpoints(JIC)
     for comparison in group.model_vs_readers:
         reader = reads_of(table, comparison.reader)
-        probs_r = probability_matrix(table, reader)
         truth = model["truth"].to_numpy(object)
         for (name, res, _, _), endpoint in zip(comparison.delong, endpoints, strict=True):
             assert name == endpoint.name
             y = np.isin(truth, list(endpoint.positive))
-            direct = delong_test(y, endpoint_scores(probs_m, endpoint, JIC),
-                                 endpoint_scores(probs_r, endpoint, JIC))
+            mask = endpoint_mask(endpoint, JIC)
+            direct = delong_test(y, read_endpoint_scores(table, mask, model),
+                                 read_endpoint_scores(table, mask, reader))
             assert res.statistic == pytest.approx(direct.statistic, abs=1e-9)
             assert res.pvalue == pytest.approx(direct.pvalue, abs=1e-12)
             assert res.ci == pytest.approx(direct.ci, abs=1e-12)
@@ -157,8 +161,9 @@ def test_bootstrap_estimates_are_the_differences_of_the_direct_statistics(table,
         assert boot[key].n_resamples == 300
     endpoint = default_endpoints(JIC)[1]
     y = np.isin(truth, list(endpoint.positive))
-    direct = (auc(y, endpoint_scores(probability_matrix(table, model), endpoint, JIC))
-              - auc(y, endpoint_scores(probability_matrix(table, reader), endpoint, JIC)))
+    mask = endpoint_mask(endpoint, JIC)
+    direct = (auc(y, read_endpoint_scores(table, mask, model))
+              - auc(y, read_endpoint_scores(table, mask, reader)))
     assert boot[f"auc {endpoint.name}"].estimate == pytest.approx(direct, abs=1e-12)
 
 
@@ -212,10 +217,9 @@ def test_mrmc_compares_the_model_with_the_readers_and_the_two_conditions(table, 
     humans = list(table.human_readers)
     truth = reads_of(table, "sim-model")["truth"].to_numpy(object)
     y = np.isin(truth, list(endpoint.positive))
-    scores = np.vstack([endpoint_scores(probability_matrix(table, reads_of(table, h)),
-                                        endpoint, JIC) for h in humans])
-    model = endpoint_scores(probability_matrix(table, reads_of(table, "sim-model")), endpoint,
-                            JIC)
+    mask = endpoint_mask(endpoint, JIC)
+    scores = np.vstack([read_endpoint_scores(table, mask, reads_of(table, h)) for h in humans])
+    model = read_endpoint_scores(table, mask, reads_of(table, "sim-model"))
     direct = model_vs_readers(y, model, scores, readers=humans)
     assert vs["result"]["rrrc"]["pvalue"] == pytest.approx(direct.rrrc.pvalue, abs=1e-12)
     conditions = [e for e in entries if e["analysis"] == "conditions"]
@@ -266,8 +270,9 @@ def test_cases_a_reader_did_not_read_are_left_out_and_reported():
         table, "sim-chief-1", cases=read)
     endpoint = default_endpoints(JIC)[0]
     y = np.isin(model["truth"].to_numpy(object), list(endpoint.positive))
-    direct = delong_test(y, endpoint_scores(probability_matrix(table, model), endpoint, JIC),
-                         endpoint_scores(probability_matrix(table, chief_reads), endpoint, JIC))
+    mask = endpoint_mask(endpoint, JIC)
+    direct = delong_test(y, read_endpoint_scores(table, mask, model),
+                         read_endpoint_scores(table, mask, chief_reads))
     assert vs.delong[0][1].pvalue == pytest.approx(direct.pvalue, abs=1e-12)
 
 
@@ -450,7 +455,7 @@ def test_indeterminate_reads_are_left_out_of_the_readers_metrics_and_counted():
     endpoint = next(e for e in result["endpoints"] if e["name"] == mv["endpoint"])
     sub = load_long_table(table.reads[~table.reads["case"].isin(cases[:6])], labels=labels)
     positive = np.isin(labels, endpoint["positive"])
-    frame = sub.reads.assign(score=probability_matrix(sub)[:, positive].sum(axis=1))
+    frame = sub.reads.assign(score=read_endpoint_scores(sub, positive))
     wide = frame.pivot(index="case", columns="reader", values="score")
     y = sub.cases()["truth"].isin(endpoint["positive"]).reindex(wide.index).to_numpy()
     direct = model_vs_readers(y, wide[sub.model_readers[0]].to_numpy(),
@@ -479,3 +484,22 @@ def test_an_indeterminate_read_with_a_label_or_a_missing_label_without_it_is_ref
     df["label"] = None
     with pytest.raises(ValueError, match="every read is indeterminate"):
         load_long_table(df, labels=labels)
+
+
+def test_reads_with_equal_exact_scores_tie_in_the_readers_auc():
+    """The minimal case: r1's "B at 44" (truth A) and "C1 at 16" (truth C1) both score A at
+    0.1575 exactly; the A-vs-rest AUC counts that pair as 1/2: 11/12, not 1."""
+    truth = {"c1": "A", "c2": "C1", "c3": "A", "c4": "C2", "c5": "B"}
+    r1 = {"c1": ("B", 44), "c2": ("C1", 16), "c3": ("A", 100), "c4": ("C2", 100),
+          "c5": ("B", 100)}
+    rows = []
+    for case, t in truth.items():
+        rows.append(dict(reader="r1", reader_kind="human", condition="unaided", session=1,
+                         case=case, patient=case, truth=t, label=r1[case][0],
+                         confidence=r1[case][1]))
+        rows.append(dict(reader="model", reader_kind="model", condition="unaided", session=1,
+                         case=case, patient=case, truth=t, label=t, confidence=100))
+    result = compare(pd.DataFrame(rows), labels=JIC, n_bootstrap=0)
+    reader = next(r for r in result.group("all").readers if r.reader == "r1")
+    a_vs_rest = next(e for e in reader.auc_per_class if e["name"] == "A vs rest")
+    assert a_vs_rest["auc"] == pytest.approx(11 / 12, abs=1e-15)

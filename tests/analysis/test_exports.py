@@ -19,7 +19,7 @@ from analysis.cli import main
 from analysis.compare.comparison import compare
 from analysis.table import exports
 from analysis.table.longtable import load_long_table, validate_long_table
-from analysis.table.ratings import default_endpoints, endpoint_scores, probability_matrix
+from analysis.table.ratings import default_endpoints, endpoint_mask, read_endpoint_scores
 from analysis.table.simulate import simulate_long_table
 
 LABELS = ["A", "B", "C1", "C2"]
@@ -73,8 +73,7 @@ def test_the_imrmc_file_has_the_documented_layout(table):
     assert len(parsed["data"]) == (3 * 2 + 1) * 30
     assert parsed["data"][0][0] == "sim-model"
     assert {r[2] for r in parsed["data"]} == {"unaided", "AI-aided"}
-    probs = probability_matrix(table)
-    scores = endpoint_scores(probs, endpoint, LABELS)
+    scores = read_endpoint_scores(table, endpoint_mask(endpoint, LABELS))
     first = (table.reads["session"] == 1).to_numpy()
     reads = table.reads.loc[first]
     # the score of each data row is the first session's read of that reader, condition and case

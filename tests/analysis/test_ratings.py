@@ -19,6 +19,7 @@ from analysis.table.ratings import (
     one_vs_rest_endpoints,
     probability_matrix,
     read_probabilities,
+    rule_scores,
 )
 
 JIC = ["A", "B", "C1", "C2"]  # an example of an ordered scheme
@@ -138,3 +139,82 @@ def test_a_long_table_is_turned_into_probabilities_row_by_row():
     probs = probability_matrix(table)
     by_reader = dict(zip(table.reads["reader"], probs.tolist(), strict=True))
     assert by_reader == {"m": [0.25, 0.75], "h": [0.5, 0.5]}
+
+
+# --- Ties: scores equal in exact arithmetic are equal floats (ROC counts them as 1/2).
+
+
+def _exact_rule(code: int, q, k: int) -> list:
+    """The documented rule written out again in rational arithmetic, independently."""
+    from fractions import Fraction
+
+    rest = (1 - Fraction(1, k)) * (1 - Fraction(q) / 100)
+    w = [Fraction(0) if i == code else Fraction(1, 1 + abs(i - code)) for i in range(k)]
+    p = [rest * x / sum(w) for x in w]
+    p[code] = 1 - rest
+    return p
+
+
+def test_b_at_44_and_c1_at_16_give_the_same_score_of_a():
+    # 3/4 * 0.56 * 3/8 = 0.1575 and 3/4 * 0.84 * 1/4 = 0.1575: summed in floating point they
+    # came out 0.15750000000000003 and 0.1575.
+    a_vs_rest = [True, False, False, False]
+    scores = rule_scores([1, 2], [44, 16], a_vs_rest, n_classes=4)
+    assert scores[0] == scores[1] == 0.1575
+    assert read_probabilities(np.array([1, 2]), np.array([44.0, 16.0]), n_classes=4)[:, 0] \
+        .tolist() == [0.1575, 0.1575]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6])
+def test_scores_equal_in_exact_arithmetic_are_equal_floats_for_every_read_and_endpoint(k):
+    """Every read (class, integer confidence 0-100) and every set of positive classes: reads
+    with the same exact score get one float, and the floats keep the exact order."""
+    reads = [(c, q) for c in range(k) for q in range(101)]
+    codes = np.array([c for c, _ in reads])
+    conf = np.array([q for _, q in reads], dtype=float)
+    exact_p = [_exact_rule(c, q, k) for c, q in reads]
+    for bits in range(1, 2 ** k - 1):
+        mask = np.array([(bits >> i) & 1 == 1 for i in range(k)])
+        floats = rule_scores(codes, conf, mask, n_classes=k)
+        exact = [sum(p[i] for i in np.flatnonzero(mask)) for p in exact_p]
+        by_value: dict = {}
+        for value, f in zip(exact, floats, strict=True):
+            by_value.setdefault(value, set()).add(float(f))
+        assert all(len(fs) == 1 for fs in by_value.values())
+        order = np.argsort(np.array(exact, dtype=object), kind="stable")
+        assert (np.diff(floats[order]) >= 0).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(k=st.integers(2, 7), data=st.data())
+def test_two_reads_with_equal_exact_scores_rank_as_a_tie(k, data):
+    """Confidences with three decimals (the long table's), any endpoint: equal exact scores give
+    equal floats, unequal ones keep their order."""
+    q = st.integers(0, 100_000).map(lambda x: x / 1000)
+    (c1, q1), (c2, q2) = (data.draw(st.tuples(st.integers(0, k - 1), q)) for _ in range(2))
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=k, max_size=k)))
+    s1, s2 = rule_scores([c1, c2], [q1, q2], mask, n_classes=k)
+    e1, e2 = (sum(p[i] for i in np.flatnonzero(mask)) if mask.any() else 0
+              for p in (_exact_rule(c1, q1, k), _exact_rule(c2, q2, k)))
+    assert (s1 == s2) if e1 == e2 else ((s1 <= s2) == (e1 < e2))
+
+
+def test_a_consensus_scores_the_exact_mean_of_its_members():
+    from fractions import Fraction
+
+    from analysis.compare.raters import Rater, consensus
+
+    k, mask = 4, np.array([False, False, True, True])
+    rng = np.random.default_rng(3)
+    members = []
+    for name in ("a", "b", "c"):
+        codes = rng.integers(0, k, 40)
+        q = rng.integers(0, 101, 40).astype(float)
+        members.append(Rater(name=name, kind="human", seniority="chief", condition="unaided",
+                             codes=codes, probs=read_probabilities(codes, q, n_classes=k),
+                             time_ms=np.zeros(40), rule=np.ones(40, bool), confidence=q))
+    group = consensus("chief", members, k)
+    expected = [float(sum((sum(_exact_rule(int(m.codes[j]), m.confidence[j], k)[i]
+                                for i in (2, 3)) for m in members), Fraction(0)) / 3)
+                for j in range(40)]
+    assert group.endpoint_scores(mask).tolist() == expected
