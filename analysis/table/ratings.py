@@ -240,15 +240,7 @@ def rule_scores(label_codes, confidence, mask, *, n_classes: int, exact: bool = 
 def read_probabilities(label_codes, confidence, *, n_classes: int) -> np.ndarray:
     """Probability vectors of class + confidence reads (rule 2 of the module docstring), each
     component computed exactly and rounded once (so one-vs-rest scores tie where they should).
-
-    Parameters
-    ----------
-    label_codes : array of int, shape (n,)
-        Class position of each read, 0 = lowest class.
-    confidence : array of float, shape (n,)
-        0-100; NaN means no confidence given (taken as 100).
-    n_classes : int
-        K, the number of ordered classes.
+    Arguments as :func:`rule_scores`.
 
     Returns
     -------
