@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from analysis.table.longtable import SCORE_PREFIX, LongTable
-from reports.figures import render
+from reports.figures import plain_text, render
 
 __all__ = ["ExampleCase", "example_case_choices", "example_cases_figure"]
 
@@ -105,6 +105,7 @@ def example_case_choices(table: LongTable, comparison: dict, *, model: str,
     return chosen
 
 
+@plain_text
 def example_cases_figure(cases: Sequence[ExampleCase], *, title: str = "Example cases",
                          fmt: str = "png") -> bytes | str:
     """Example cases in two rows, the model right (top) and wrong (bottom): each image in

@@ -32,6 +32,7 @@ Lewis S, Clarke M (2001). Forest plots: trying to see the wood and the trees. BM
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
@@ -63,6 +64,22 @@ __all__ = [
 FORMATS = ("png", "svg")
 # Statistics of the bootstrap differences shown in the forest plot, in this order.
 FOREST_BOOTSTRAP = ("accuracy", "kappa_quadratic", "macro_f1")
+
+
+# Names, case ids, titles and reasons are free text: a '$' in them is a dollar sign, never the
+# start of mathtext (a reader's reason "motion $\\foo$" once made every report build fail).
+PLAIN_TEXT = {"text.parse_math": False}
+
+
+def plain_text(draw):
+    """Draw with mathtext off (:data:`PLAIN_TEXT`): every text of the figure prints as typed."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(PLAIN_TEXT):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def render(fig: Figure, fmt: str = "png") -> bytes | str:
@@ -169,6 +186,7 @@ def _ci_text(entry: dict) -> str:
     return f"AUC {entry['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+@plain_text
 def roc_figure(table: LongTable, comparison: dict, *, endpoint: str, site_group: str = "all",
                fmt: str = "png") -> bytes | str:
     """ROC plot of one endpoint in one site group.
@@ -226,6 +244,7 @@ def _rater(g: dict, name: str) -> dict:
     raise ValueError(f"rater: got {name!r}; expected one of {names}")
 
 
+@plain_text
 def confusion_figure(comparison: dict, *, rater: str, site_group: str = "all",
                      fmt: str = "png") -> bytes | str:
     """Confusion matrix of ``rater`` (a reader, model or group) in ``site_group``: counts, with
@@ -250,6 +269,7 @@ def confusion_figure(comparison: dict, *, rater: str, site_group: str = "all",
     return render(fig, fmt)
 
 
+@plain_text
 def confusion_grid_figure(comparison: dict, *, site_group: str = "all",
                           raters: Sequence[str] | None = None, columns: int = 6,
                           fmt: str = "png") -> bytes | str:
@@ -316,6 +336,7 @@ def forest_rows(comparison: dict, *, site_group: str = "all", model: str | None 
     return rows
 
 
+@plain_text
 def forest_figure(comparison: dict, *, site_group: str = "all", model: str | None = None,
                   fmt: str = "png") -> bytes | str:
     """Forest plot of reader - model differences with their CIs, one panel per statistic."""
@@ -355,6 +376,7 @@ def agreement_matrix(comparison: dict, *, site_group: str = "all",
     return raters, k
 
 
+@plain_text
 def agreement_figure(comparison: dict, *, site_group: str = "all", weights: str = "quadratic",
                      fmt: str = "png") -> bytes | str:
     """Heat map of pairwise Cohen kappa (``weights``) between the human readers."""
@@ -379,6 +401,7 @@ def agreement_figure(comparison: dict, *, site_group: str = "all", weights: str 
     return render(fig, fmt)
 
 
+@plain_text
 def reading_time_figure(table: LongTable, *, fmt: str = "png") -> bytes | str:
     """Box plots of time on case (seconds) per human reader and condition, log scale."""
     reads = table.reads[(table.reads["reader_kind"] == "human") & table.reads["time_ms"].notna()]

@@ -32,6 +32,8 @@ import matplotlib.image as mpimg  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from reports.figures import PLAIN_TEXT  # noqa: E402
+
 __all__ = [
     "agreement_lines",
     "design_lines",
@@ -376,7 +378,8 @@ def render_pdf(comparison: dict, design: dict, figures: list[tuple[str, bytes]],
     # rest.
     metadata = {"Title": f"ReaderBench study report {design.get('slug', '')}",
                 "Creator": "ReaderBench", "CreationDate": None}
-    with matplotlib.rc_context(CORE_FONTS), PdfPages(buf, metadata=metadata) as pdf:
+    with matplotlib.rc_context({**CORE_FONTS, **PLAIN_TEXT}), \
+            PdfPages(buf, metadata=metadata) as pdf:
         _text_pages(pdf, "Study design and flow of cases", design_lines(design))
         methods = [f"{k}: {v}" for k, v in comparison["methods"].items()]
         methods.append(f"Findings are called significant when the Holm-adjusted p (MRMC: its "

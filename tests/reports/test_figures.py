@@ -312,3 +312,32 @@ def test_the_report_states_the_unaided_vs_ai_aided_mrmc(tmp_path):
     found = report_pdf.findings(comparison)[g["name"]]
     assert sum("AUC difference unaided - AI-aided" in line for line in found) == len(conditions)
     assert report_pdf.render_pdf(comparison, {"slug": "s"}, []).startswith(b"%PDF")
+
+
+FREE_TEXT = "motion $\\foo$ {x} <b>&amp; \\ 50% \u00e9\u2192"
+
+
+def test_free_text_in_names_and_reasons_never_breaks_a_figure_or_the_pdf(tmp_path):
+    """Reader names, case ids, titles and indeterminate reasons are typed by people: a '$' in
+    them is printed, never parsed as mathtext (a reason "motion $\\foo$" once made every build
+    of the study's report fail)."""
+    df = simulate_long_table(labels=LABELS, n_cases=40, n_readers=3, seed=2)
+    first = sorted(df.loc[df["reader_kind"] == "human", "reader"].unique())[0]
+    df["reader"] = df["reader"].replace({first: f"dr {FREE_TEXT}"})
+    table = validate_long_table(df, labels=LABELS)
+    comparison = compare(table, labels=LABELS, n_bootstrap=20, seed=0).to_dict()
+    figs = [(spec["title"] + FREE_TEXT, figures.draw_report_figure(spec, table, comparison))
+            for spec in figures.report_figure_specs(comparison)]
+    case = example_cases.ExampleCase(case=FREE_TEXT, truth="A", predicted="B", probability=0.5,
+                                     correct=False, image=np.zeros((8, 8)))
+    figs.append(("examples", example_cases.example_cases_figure([case], title=FREE_TEXT)))
+    design = {"slug": "s", "title": FREE_TEXT, "indeterminate_reasons": {FREE_TEXT: 2}}
+    pdf = report_pdf.render_pdf(comparison, design, figs)
+    assert pdf.startswith(b"%PDF-")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) missing")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "motion $\\foo$" in text

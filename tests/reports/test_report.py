@@ -285,3 +285,24 @@ def test_indeterminate_reads_are_in_the_flow_with_their_reasons(client, cast, re
     client.force_login(cast["alice"])
     body = client.get(reverse("reports:detail", args=[report_study.slug, report.pk])).content
     assert b"indeterminate reads 1" in body and b"motion artefact 1" in body
+
+
+def test_a_readers_free_text_reason_never_breaks_the_report(client, cast, report_study):
+    """A reason with '$', '\\', '<', '{' and unicode is printed as typed on the page and in the
+    PDF (it once made every build of the study's report fail in matplotlib's mathtext)."""
+    reason = "motion $\\foo$ <script>{x}</script> \u00e9"
+    report_study.revisions_allowed = True
+    report_study.save(update_fields=["revisions_allowed"])
+    item = (SessionCase.objects.filter(session__reader=cast["bob"], reads__isnull=False)
+            .order_by("position").first())
+    read_submit(item=item, stage="unaided", indeterminate=True, comment=reason, time_ms=900,
+                request_id=uuid.uuid4())
+    report = build.study_report_build(study=report_study, n_bootstrap=N_BOOT, seed=4)
+    assert report.status == StudyReport.Status.DONE, report.error
+    assert report.design["indeterminate_reasons"] == {reason: 1}
+    client.force_login(cast["alice"])
+    body = client.get(reverse("reports:detail", args=[report_study.slug, report.pk])).content
+    assert b"<script>{x}</script>" not in body
+    assert "motion $\\foo$ &lt;script&gt;{x}&lt;/script&gt; \u00e9".encode() in body
+    pdf = client.get(reverse("reports:pdf", args=[report_study.slug, report.pk]))
+    assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")
