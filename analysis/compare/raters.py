@@ -9,8 +9,9 @@ DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -19,7 +20,7 @@ from scipy import stats
 
 from analysis.roc.auc import AUCResult, DeLongTestResult, delong_covariance, roc_auc_ci
 from analysis.roc.compare_curves import delong_test
-from analysis.table.ratings import rule_scores
+from analysis.table.ratings import distinct_reads, pair_scores
 
 
 @dataclass
@@ -37,35 +38,65 @@ class Rater:
     confidence: np.ndarray | None = None  # (n,) its confidence (0-100, NaN: certain)
     parts: tuple = ()  # a consensus: the member raters
 
+    _scores: dict = field(default_factory=dict, repr=False, compare=False)  # memo per mask
+    _pairs: tuple | None = field(default=None, repr=False, compare=False)  # distinct reads
+
     def endpoint_scores(self, mask) -> np.ndarray:
-        """Score of each case for the positive classes ``mask`` (K,), NaN where not read.
+        """Score of each case for the positive classes ``mask`` (K,), NaN where not read
+        (read-only; computed once per mask).
 
         Class + confidence reads are scored exactly (:func:`analysis.table.ratings.rule_scores`)
         and a consensus takes the exact mean of its members' scores where every member who
         read the case was scored so: scores equal in exact arithmetic are equal floats, so the
         ROC counts them as ties."""
         mask = np.asarray(mask, dtype=bool)
-        out = self.probs[:, mask].sum(axis=1)
-        exact = self._exact_scores(mask)
-        done = np.array([v is not None for v in exact], dtype=bool)
-        out[done] = [float(v) for v in exact[done]]
-        return out
+        key = mask.tobytes()
+        if key not in self._scores:
+            out = self.probs[:, mask].sum(axis=1)
+            numerators, denominator, exact = self._exact_numerators(mask)
+            if exact.any():
+                out[exact] = _exact_floats(numerators[exact], denominator)
+            out.flags.writeable = False
+            self._scores[key] = out
+        return self._scores[key]
 
-    def _exact_scores(self, mask: np.ndarray) -> np.ndarray:
-        """Object array (n,): the exact score where it is known, else None."""
-        n, k = self.probs.shape
-        exact = np.full(n, None, dtype=object)
+    def _exact_numerators(self, mask: np.ndarray):
+        """``(numerators, D, exact)``: the exact score of case j is numerators[j] / D where
+        ``exact[j]`` (class + confidence reads); numerators is an object array of ints."""
         if self.parts:
-            members = [m._exact_scores(mask) for m in self.parts]
-            for j in range(n):
-                mine = [e[j] for m, e in zip(self.parts, members, strict=True) if m.read[j]]
-                if mine and all(v is not None for v in mine):
-                    exact[j] = sum(mine, Fraction(0)) / len(mine)
-        elif self.rule is not None:
-            sel = self.read & self.rule
-            exact[sel] = rule_scores(self.codes[sel], self.confidence[sel], mask, n_classes=k,
-                                     exact=True)
-        return exact
+            return self._consensus_numerators(mask)
+        n, k = self.probs.shape
+        numerators = np.zeros(n, dtype=object)
+        exact = np.zeros(n, dtype=bool) if self.rule is None else self.read & self.rule
+        if not exact.any():
+            return numerators, 1, exact
+        if self._pairs is None:
+            self._pairs = distinct_reads(self.codes[exact], self.confidence[exact], n_classes=k)
+        pairs, inverse = self._pairs
+        values = pair_scores(pairs, mask, n_classes=k)
+        denominator = math.lcm(*(v.denominator for v in values))
+        numerators[exact] = np.array([v.numerator * (denominator // v.denominator)
+                                      for v in values], dtype=object)[inverse]
+        return numerators, denominator, exact
+
+    def _consensus_numerators(self, mask: np.ndarray):
+        n = self.probs.shape[0]
+        parts = [m._exact_numerators(mask) for m in self.parts]
+        denominator = math.lcm(*(d for _, d, _ in parts))
+        total = np.zeros(n, dtype=object)
+        count = np.zeros(n, dtype=np.int64)
+        exact = np.ones(n, dtype=bool)
+        for m, (num, d, known) in zip(self.parts, parts, strict=True):
+            total = total + np.where(known, num * (denominator // d), 0)
+            count += m.read
+            exact &= known | ~m.read  # every member who read the case was scored exactly
+        exact &= count > 0
+        numerators = np.zeros(n, dtype=object)
+        numerators[exact] = total[exact]
+        # the mean: numerators / (count * D); kept as a fraction with one denominator
+        scale = math.lcm(*(int(c) for c in np.unique(count[exact]))) if exact.any() else 1
+        numerators[exact] = numerators[exact] * (scale // count[exact]).astype(object)
+        return numerators, denominator * scale, exact
 
     @property
     def read(self) -> np.ndarray:
@@ -77,6 +108,16 @@ class Rater:
         if self.indeterminate is None:
             return self.read
         return self.read | self.indeterminate
+
+
+def _exact_floats(numerators: np.ndarray, denominator: int) -> np.ndarray:
+    """``numerators / denominator`` (integers), each correctly rounded to a float, so equal
+    exact values give equal floats: in float64 when both are exact there (below 2**53; IEEE
+    division rounds correctly), else through :class:`fractions.Fraction`."""
+    limit = 2**53
+    if denominator < limit and all(abs(int(x)) < limit for x in numerators):
+        return numerators.astype(np.int64).astype(float) / float(denominator)
+    return np.array([float(Fraction(int(x), denominator)) for x in numerators])
 
 
 def rater_from_reads(reads: pd.DataFrame, probs: np.ndarray, case_index: pd.Index,

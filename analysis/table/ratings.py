@@ -21,7 +21,8 @@ The rule
    positive classes ``P`` is ``sum(p[k] for k in P)``.
 
 Scores of rule 2 are computed in exact rational arithmetic (once per distinct class and
-confidence) and rounded to a float once, at the end: two reads whose scores are equal in exact
+confidence, the confidence taken as the decimal number it is written as) and rounded to a float
+once, at the end: two reads whose scores are equal in exact
 arithmetic get the identical float, so an ROC counts them as a tie (1/2), as the rating scale
 means. Summed in floating point, "B at 44" and "C1 at 16" (JIC, score of A: both 0.1575) came
 out 0.15750000000000003 and 0.1575, a win instead of a tie. :func:`read_endpoint_scores` gives
@@ -162,12 +163,20 @@ def _exact_spread(n_classes: int) -> tuple[tuple[Fraction, ...], ...]:
 
 @lru_cache(maxsize=65536)
 def _exact_probabilities(code: int, confidence: float, n_classes: int) -> tuple[Fraction, ...]:
-    """Rule 2 for one read, exactly, ``confidence`` (0-100) taken as the float it is."""
-    q = Fraction(confidence)
+    """Rule 2 for one read, exactly, ``confidence`` (0-100) taken as the decimal number it is
+    written as (the shortest repr of the float: 42.857 is 42857/1000)."""
+    q = Fraction(repr(float(confidence)))
     rest = (1 - Fraction(1, n_classes)) * (1 - q / 100)
     p = [rest * share for share in _exact_spread(n_classes)[code]]
     p[code] = 1 - rest
     return tuple(p)
+
+
+@lru_cache(maxsize=65536)
+def _exact_score(code: int, confidence: float, positive: tuple[int, ...],
+                 n_classes: int) -> Fraction:
+    p = _exact_probabilities(code, confidence, n_classes)
+    return sum((p[i] for i in positive), Fraction(0))
 
 
 def _check_reads(codes: np.ndarray, q: np.ndarray, n_classes: int) -> None:
@@ -185,16 +194,28 @@ def _check_reads(codes: np.ndarray, q: np.ndarray, n_classes: int) -> None:
         raise ValueError("confidence: expected values in 0-100")
 
 
-def _distinct_reads(codes: np.ndarray, q: np.ndarray):
-    """The distinct (class, confidence) pairs and, per read, the index of its pair; a missing
-    confidence (NaN) is certainty (100)."""
+def distinct_reads(label_codes, confidence, *, n_classes: int):
+    """The distinct (class, confidence) pairs of class + confidence reads and, per read, the
+    index of its pair (a missing confidence, NaN, is certainty: 100). Arguments as
+    :func:`rule_scores`."""
+    codes = np.asarray(label_codes, dtype=np.intp)
+    q = np.asarray(confidence, dtype=float)
+    _check_reads(codes, q, n_classes)
+    if not codes.size:
+        return [], np.empty(0, dtype=np.intp)
     q = np.where(np.isnan(q), 100.0, q)
     pairs, inverse = np.unique(np.stack([codes.astype(float), q], axis=1), axis=0,
                                return_inverse=True)
     return [(int(c), float(k)) for c, k in pairs], inverse.ravel()
 
 
-def rule_scores(label_codes, confidence, mask, *, n_classes: int, exact: bool = False):
+def pair_scores(pairs, mask, *, n_classes: int) -> list[Fraction]:
+    """The exact score of each (class, confidence) pair for the positive classes ``mask``."""
+    positive = tuple(int(i) for i in np.flatnonzero(np.asarray(mask, dtype=bool)))
+    return [_exact_score(c, q, positive, n_classes) for c, q in pairs]
+
+
+def rule_scores(label_codes, confidence, mask, *, n_classes: int) -> np.ndarray:
     """Scores of class + confidence reads (rule 2) for the positive classes ``mask``.
 
     Parameters
@@ -202,14 +223,12 @@ def rule_scores(label_codes, confidence, mask, *, n_classes: int, exact: bool = 
     label_codes : array of int, shape (n,)
         Class position of each read, 0 = lowest class.
     confidence : array of float, shape (n,)
-        0-100; NaN means no confidence given (taken as 100).
+        0-100 (taken as the decimal number it is written as); NaN means no confidence given
+        (taken as 100).
     mask : array of bool, shape (K,)
         The positive classes (one class: its one-vs-rest score).
     n_classes : int
         K, the number of ordered classes.
-    exact : bool
-        Return the exact :class:`fractions.Fraction` of each read (an object array) instead of
-        its float.
 
     Returns
     -------
@@ -222,19 +241,9 @@ def rule_scores(label_codes, confidence, mask, *, n_classes: int, exact: bool = 
     >>> rule_scores([1, 2], [44, 16], a_vs_rest, n_classes=4).tolist()  # B at 44, C1 at 16
     [0.1575, 0.1575]
     """
-    codes = np.asarray(label_codes, dtype=np.intp)
-    q = np.asarray(confidence, dtype=float)
-    _check_reads(codes, q, n_classes)
-    positive = np.flatnonzero(np.asarray(mask, dtype=bool))
-    pairs, inverse = _distinct_reads(codes, q)
-    values = [sum((_exact_probabilities(c, k, n_classes)[i] for i in positive), Fraction(0))
-              for c, k in pairs]
-    if exact:
-        out = np.empty(len(pairs), dtype=object)
-        out[:] = values
-        return out[inverse] if codes.size else np.empty(0, dtype=object)
-    table = np.array([float(v) for v in values], dtype=float)
-    return table[inverse] if codes.size else np.empty(0)
+    pairs, inverse = distinct_reads(label_codes, confidence, n_classes=n_classes)
+    table = np.array([float(v) for v in pair_scores(pairs, mask, n_classes=n_classes)])
+    return table[inverse] if pairs else np.empty(0)
 
 
 def read_probabilities(label_codes, confidence, *, n_classes: int) -> np.ndarray:
@@ -246,12 +255,9 @@ def read_probabilities(label_codes, confidence, *, n_classes: int) -> np.ndarray
     -------
     ndarray, shape (n, K), rows summing to 1 (to rounding).
     """
-    codes = np.asarray(label_codes, dtype=np.intp)
-    q = np.asarray(confidence, dtype=float)
-    _check_reads(codes, q, n_classes)
-    if not codes.size:
+    pairs, inverse = distinct_reads(label_codes, confidence, n_classes=n_classes)
+    if not pairs:
         return np.empty((0, n_classes))
-    pairs, inverse = _distinct_reads(codes, q)
     table = np.array([[float(x) for x in _exact_probabilities(c, k, n_classes)]
                       for c, k in pairs], dtype=float)
     return table[inverse]

@@ -145,10 +145,11 @@ def test_a_long_table_is_turned_into_probabilities_row_by_row():
 
 
 def _exact_rule(code: int, q, k: int) -> list:
-    """The documented rule written out again in rational arithmetic, independently."""
+    """The documented rule written out again in rational arithmetic, independently (the
+    confidence as the decimal number it is written as)."""
     from fractions import Fraction
 
-    rest = (1 - Fraction(1, k)) * (1 - Fraction(q) / 100)
+    rest = (1 - Fraction(1, k)) * (1 - Fraction(repr(float(q))) / 100)
     w = [Fraction(0) if i == code else Fraction(1, 1 + abs(i - code)) for i in range(k)]
     p = [rest * x / sum(w) for x in w]
     p[code] = 1 - rest
