@@ -82,7 +82,9 @@ RULE = (
     "Per-class scores, when the read has them, normalised to sum 1; otherwise class c with "
     "confidence q (0-100) gives p[c] = 1/K + (1 - 1/K) q/100 and the rest spread over the other "
     "classes in proportion to 1/(1+|i-c|); a missing confidence counts as q = 100. One-vs-rest "
-    "score of class k = p[k]; endpoint score = sum of p over its positive classes."
+    "score of class k = p[k]; endpoint score = sum of p over its positive classes. Class + "
+    "confidence scores are computed in exact arithmetic and rounded once, so reads whose scores "
+    "are equal count as ties in every ROC."
 )
 
 
