@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from readers.models import Read, ReadingSession, SessionCase
-from studies.models import Study
+from studies.models import Membership, Study
 from studies.selectors import long_table_case_fields
 
 # --- What a reader may see. Every reading view and API goes through these: a reader reaches
@@ -19,10 +19,18 @@ from studies.selectors import long_table_case_fields
 # that existence does not leak.
 
 
+def _reading_sessions(user) -> QuerySet[ReadingSession]:
+    """The user's own sessions in studies where they are a reader now: membership is the one
+    source of access, so removing it (or changing the role) revokes reading at once."""
+    member = Membership.objects.filter(study=OuterRef("study"), user=OuterRef("reader"),
+                                       role=Membership.Role.READER)
+    return ReadingSession.objects.filter(Exists(member), reader=user, reader__is_active=True)
+
+
 def reader_sessions(*, user) -> QuerySet[ReadingSession]:
     """The reader's own sessions with progress (``n_items``, ``n_read``)."""
     return (
-        ReadingSession.objects.filter(reader=user, reader__is_active=True)
+        _reading_sessions(user)
         .annotate(
             n_items=Count("items", distinct=True),
             n_read=Count("items", filter=Q(items__reads__isnull=False), distinct=True),
@@ -34,9 +42,7 @@ def reader_sessions(*, user) -> QuerySet[ReadingSession]:
 def reader_session_get(*, user, token: str) -> ReadingSession:
     if not user.is_authenticated:
         raise Http404("No such session")
-    session = (
-        ReadingSession.objects.filter(reader=user, token=token).select_related("study").first()
-    )
+    session = _reading_sessions(user).filter(token=token).select_related("study").first()
     if session is None:
         raise Http404("No such session")
     return session
