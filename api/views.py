@@ -23,6 +23,9 @@ from reports.models import StudyReport
 from reports.services import build
 
 
+MAX_ID = 2**63 - 1  # the largest primary key PostgreSQL's bigint (and SQLite) can hold
+
+
 class QueryFilter(BaseFilterBackend):
     """Plain equality filters from ``view.query_filters``: ``{param: (lookup, type, help)}``.
 
@@ -43,6 +46,10 @@ class QueryFilter(BaseFilterBackend):
                     raise ValidationError(
                         {param: f"expected an integer id, received {value!r}"}
                     ) from None
+                if not 0 < value <= MAX_ID:  # beyond the database's bigint: a 400, not a 500
+                    raise ValidationError(
+                        {param: f"expected an id between 1 and {MAX_ID}, received {value}"}
+                    )
             elif kind is bool:
                 if value not in ("true", "false"):
                     raise ValidationError({param: f"expected true or false, received {value!r}"})
