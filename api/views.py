@@ -22,7 +22,6 @@ from inference.models import Prediction
 from reports.models import StudyReport
 from reports.services import build
 
-
 MAX_ID = 2**63 - 1  # the largest primary key PostgreSQL's bigint (and SQLite) can hold
 
 
