@@ -9,6 +9,7 @@ settings that ``manage.py check --deploy`` asks for.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "studies",
     "readers",
     "inference",
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -148,6 +152,23 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# Login throttling (django-axes): after READERBENCH_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is locked out for READERBENCH_LOGIN_LOCKOUT_MINUTES
+# (a coordinator unlocks earlier with `manage.py axes_reset_username NAME`). Keyed on the pair,
+# so that guessing from one address cannot lock a surgeon out everywhere, nor everyone behind
+# one hospital address out together; a right password resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("READERBENCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("READERBENCH_LOGIN_LOCKOUT_MINUTES", 15,
+                                               minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 # Import limits: sane image dimensions for one 2-D slice.
 READERBENCH_MAX_IMAGE_SIDE = env_int("READERBENCH_MAX_IMAGE_SIDE", 4096, minimum=16)
