@@ -303,7 +303,19 @@ def write_xlsx(table, path, *, comparison=None) -> Path:
             for site in comparison.site_groups:
                 summary_frame(comparison, group=site.name).to_excel(
                     writer, sheet_name=f"summary {site.name}", index=False)
+        _text_never_formula(writer.book)
     return path
+
+
+def _text_never_formula(book) -> None:
+    """Store every cell as the value it is: openpyxl makes any text starting with '=' a live
+    formula (a reader named '=HYPERLINK(...)' would run in the researcher's spreadsheet); the
+    workbook holds data only, so such cells are set back to text, unchanged."""
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
 
 
 def write_results_json(comparison, path) -> Path:
