@@ -78,7 +78,10 @@ class SessionBulkForm(forms.Form):
         initial=list(READING_PARTITIONS),
         widget=forms.CheckboxSelectMultiple,
     )
-    seed = forms.IntegerField(min_value=0, initial=0)
+    seed = forms.IntegerField(
+        min_value=0, required=False,
+        help_text="Leave empty: each session gets a secret random order (recorded). A number "
+        "makes the orders reproducible from it, and predictable to whoever knows it.")
     model_version = forms.ModelChoiceField(
         queryset=None, required=False,
         help_text="AI-aided conditions: the model whose output readers see.",

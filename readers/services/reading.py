@@ -32,9 +32,15 @@ def _token() -> str:
     return secrets.token_urlsafe(16)  # 128 random bits: tokens cannot be guessed or enumerated
 
 
-def _session_seed(base_seed: int, reader_id: int, ordinal: int) -> int:
-    """A per-session seed derived from the admin's base seed, the reader and the session's
-    ordinal among this reader's sessions, so two readers (or two sessions) never share an order."""
+def _session_seed(base_seed: int | None, reader_id: int, ordinal: int) -> int:
+    """A per-session seed (recorded on the session, so its order can be reproduced).
+
+    By default a secret random one: a reader who knows how seeds are made cannot rebuild the
+    order, nor from it the import order of the cases (site blocks). Given a base seed (a
+    reproducible demo or simulation), it is derived from that seed, the reader and the
+    session's ordinal among this reader's sessions, so two readers never share an order."""
+    if base_seed is None:
+        return secrets.randbits(62)
     state = np.random.SeedSequence([base_seed, reader_id, ordinal]).generate_state(2, np.uint32)
     return int(state[0]) << 31 | int(state[1]) >> 1
 
@@ -64,7 +70,7 @@ def session_create(
     condition: str,
     images: list[Image] | None = None,
     partitions=READING_PARTITIONS,
-    base_seed: int = 0,
+    base_seed: int | None = None,
     repeat_of: ReadingSession | None = None,
     override_reason: str = "",
     created_by=None,
@@ -122,7 +128,7 @@ def session_create(
 
 
 def sessions_create_bulk(
-    *, study: Study, readers, name: str, condition: str, base_seed: int = 0, **kwargs
+    *, study: Study, readers, name: str, condition: str, base_seed: int | None = None, **kwargs
 ) -> list[ReadingSession]:
     """Readers × the study's reading cases: one session per reader, all or nothing."""
     with transaction.atomic():
@@ -294,8 +300,7 @@ def session_reassign(
     override_reason = override_reason.strip()
     if override_reason:
         opens_at = now
-    ordinal = ReadingSession.objects.filter(study=study, reader=reader).count()
-    session.seed = _session_seed(int(session.seed) & 0x7FFFFFFF, reader.pk, ordinal)
+    session.seed = _session_seed(None, reader.pk, 0)  # a new secret order
     session.reader = reader
     session.token = _token()
     session.opens_at = opens_at
@@ -356,7 +361,7 @@ def _attach_model_version(*, sessions: list[ReadingSession], condition: str, mod
 
 
 def sessions_create_audited(*, study: Study, readers, name: str, condition: str, by,
-                            base_seed: int = 0, partitions=READING_PARTITIONS,
+                            base_seed: int | None = None, partitions=READING_PARTITIONS,
                             override_reason: str = "", model_version=None) -> list[ReadingSession]:
     """:func:`sessions_create_bulk` for coordinators (command, admin form), with an audit
     record naming who created which sessions and any washout override. AI-aided sessions need

@@ -28,7 +28,9 @@ class Command(BaseCommand):
             "--partitions", default=",".join(READING_PARTITIONS),
             help="comma-separated partitions to read (default: test,external)",
         )
-        parser.add_argument("--seed", type=int, default=0, help="base seed of the case orders")
+        parser.add_argument("--seed", type=int, default=None,
+                            help="base seed of the case orders (default: a secret random seed "
+                            "per session, recorded on it)")
         parser.add_argument(
             "--override-washout", default="", metavar="REASON",
             help="open the sessions now despite the washout; the reason is recorded",
