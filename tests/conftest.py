@@ -43,3 +43,16 @@ def built_study(study, site, external_site, django_user_model, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return report_study.build(study=study, site=site, external_site=external_site,
                               django_user_model=django_user_model)
+
+
+@pytest.fixture
+def small_reading_study(tmp_path, study, site, external_site, django_user_model, settings):
+    """The reading study of :mod:`tests.readers.reading_study` on 4 internal and 2 external
+    cases: the cast (alice, bob, rachel, charlie) and one session per reader."""
+    from tests.readers import reading_study
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return reading_study.build(
+        tmp_path=tmp_path, study=study, site=site, external_site=external_site,
+        django_user_model=django_user_model, n_internal=4, n_external=2,
+    )

@@ -11,18 +11,13 @@ import pytest
 from django.urls import reverse
 
 from studies.models import Membership
-from tests.readers import reading_study
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rs(tmp_path, study, site, external_site, django_user_model, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return reading_study.build(
-        tmp_path=tmp_path, study=study, site=site, external_site=external_site,
-        django_user_model=django_user_model, n_internal=4, n_external=2,
-    )
+def rs(small_reading_study):
+    return small_reading_study
 
 
 def _urls(rs):
