@@ -84,6 +84,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+if PRODUCTION:
+    # gunicorn serves no static files and production has no runserver: the app serves what
+    # collectstatic gathered in STATIC_ROOT (the viewer needs viewer.js), right after security.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
