@@ -179,6 +179,10 @@ AXES_VERBOSE = False
 READERBENCH_MAX_IMAGE_SIDE = env_int("READERBENCH_MAX_IMAGE_SIDE", 4096, minimum=16)
 READERBENCH_MIN_IMAGE_SIDE = env_int("READERBENCH_MIN_IMAGE_SIDE", 16, minimum=1)
 
+# The array cached with each case at import, the one the model reads: a function (pixels, *,
+# slope, intercept) -> array, named here so that the study domain imports no inference code.
+READERBENCH_CASE_ARRAY = "inference.engine.transforms.cached_array"
+
 # Inference: cases per batch inside a task, and the device ("cuda", "cpu"; empty = automatic).
 READERBENCH_INFERENCE_BATCH_SIZE = env_int("READERBENCH_INFERENCE_BATCH_SIZE", 32, minimum=1)
 READERBENCH_INFERENCE_DEVICE = env_str("READERBENCH_INFERENCE_DEVICE") or None

@@ -8,13 +8,14 @@ case refers to are removed; files a concurrent failed import removed are restore
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
+from django.utils.module_loading import import_string
 
 from studies import storage
 from studies.models import Hip, Image, ImportBatch, Patient, ReferenceLabel, Site, Study
@@ -120,6 +121,7 @@ class ImportContext:
     labels: dict[int, str | None]
     patients: dict[str, int]
     hips: dict[tuple[int, str], int]
+    case_array: Callable  # pixels, slope, intercept -> the array cached with the case
     pending_by_hash: dict[str, Entry] = field(default_factory=dict)
     pending_by_uid: dict[str, Entry] = field(default_factory=dict)
     used_rows: set[int] = field(default_factory=set)
@@ -369,4 +371,5 @@ def load_context(study: Study, site: Site, manifest: Manifest | None) -> ImportC
         labels=labels,
         patients=patients,
         hips=hips,
+        case_array=import_string(settings.READERBENCH_CASE_ARRAY),
     )

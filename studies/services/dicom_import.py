@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from django.utils import timezone
 
-from inference.engine.transforms import cached_array
 from studies import storage
 from studies.dicom import fields as dicom_fields
 from studies.dicom.deid import deidentify, patient_pseudonym
@@ -131,7 +130,7 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 f"mask of manifest line {row.line} has shape {mask.shape[1]}x{mask.shape[0]}, "
                 f"the image is {image.columns}x{image.rows}"
             )
-    array = cached_array(
+    array = ctx.case_array(
         image.pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"]
     )
     if image.photometric == "MONOCHROME1":  # low values are bright: make high values bright
