@@ -71,6 +71,13 @@ class Study(models.Model):
     revisions_allowed = models.BooleanField(
         default=False, help_text="Readers may revise a submitted read (kept as a new version)."
     )
+    indeterminate_unlocks_ai = models.BooleanField(
+        default=False,
+        help_text="Sequential AI-aided reading: an indeterminate unaided answer shows the AI "
+        "output too. Off by default: indeterminate reads are left out of the metrics, so "
+        "unlocking on them would let a reader see the model's answer at no cost; the case is "
+        "then complete without an aided answer.",
+    )
     confidence_max = models.PositiveSmallIntegerField(
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
