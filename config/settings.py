@@ -83,6 +83,9 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it answers a locked-out login with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+# Outages (database, Redis, broker) answer 503, in JSON under /api/ (issue 15 R4); first, so
+# that its process_exception sees what every later middleware and view raised.
+MIDDLEWARE.insert(0, "config.outages.OutageMiddleware")
 
 if PRODUCTION:
     # gunicorn serves no static files and production has no runserver: the app serves what
@@ -178,6 +181,18 @@ AXES_VERBOSE = False
 # Import limits: sane image dimensions for one 2-D slice.
 READERBENCH_MAX_IMAGE_SIDE = env_int("READERBENCH_MAX_IMAGE_SIDE", 4096, minimum=16)
 READERBENCH_MIN_IMAGE_SIDE = env_int("READERBENCH_MIN_IMAGE_SIDE", 16, minimum=1)
+# Import limits in time and space (studies/services/dicom_sources.py), checked while reading:
+# bytes of one file (or zip member, inflated), inflated bytes of one zip archive, inflated /
+# compressed ratio of one member, files in one import, and seconds one import may run.
+READERBENCH_IMPORT_MAX_FILE_BYTES = env_int(
+    "READERBENCH_IMPORT_MAX_FILE_BYTES", 256 * 1024 * 1024, minimum=1024
+)
+READERBENCH_IMPORT_MAX_ARCHIVE_BYTES = env_int(
+    "READERBENCH_IMPORT_MAX_ARCHIVE_BYTES", 8 * 1024 * 1024 * 1024, minimum=1024
+)
+READERBENCH_IMPORT_MAX_RATIO = env_int("READERBENCH_IMPORT_MAX_RATIO", 100, minimum=1)
+READERBENCH_IMPORT_MAX_FILES = env_int("READERBENCH_IMPORT_MAX_FILES", 200_000, minimum=1)
+READERBENCH_IMPORT_MAX_SECONDS = env_int("READERBENCH_IMPORT_MAX_SECONDS", 4 * 3600, minimum=1)
 
 # The array cached with each case at import, the one the model reads: a function (pixels, *,
 # slope, intercept) -> array, named here so that the study domain imports no inference code.
@@ -189,6 +204,15 @@ READERBENCH_INFERENCE_DEVICE = env_str("READERBENCH_INFERENCE_DEVICE") or None
 # Test hook only: seconds a worker sleeps after each batch, so a test can kill it mid-job.
 READERBENCH_TEST_BATCH_DELAY = env_float("READERBENCH_TEST_BATCH_DELAY", 0.0, minimum=0.0)
 
+# Work never gets stuck (issue 15 R1, R2): a running inference job renews a lease (a heartbeat
+# on its row) every quarter lease; one silent for a whole lease lost its worker and is queued
+# again, at most READERBENCH_JOB_MAX_REDELIVERIES times, then failed (its owner can retry it).
+# Every worker sweeps for such jobs, and for reports the broker refused, every
+# READERBENCH_SWEEP_SECONDS (and at start), so no Celery beat is needed.
+READERBENCH_JOB_LEASE_SECONDS = env_int("READERBENCH_JOB_LEASE_SECONDS", 120, minimum=2)
+READERBENCH_JOB_MAX_REDELIVERIES = env_int("READERBENCH_JOB_MAX_REDELIVERIES", 2, minimum=0)
+READERBENCH_SWEEP_SECONDS = env_int("READERBENCH_SWEEP_SECONDS", 30, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API request is answered 401 with WWW-Authenticate: Token.
@@ -198,6 +222,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Outages (database, Redis, broker) answer 503 in the API's JSON shape, never HTML 500.
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run inline in the calling process.

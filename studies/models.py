@@ -174,6 +174,17 @@ class ImportBatch(models.Model):
     n_duplicates = models.PositiveIntegerField(default=0)
     n_rejected = models.PositiveIntegerField(default=0)
     rejection_reasons = models.JSONField(default=dict, blank=True)
+    failure = models.CharField(
+        max_length=500, blank=True,
+        help_text="Why the import stopped before its end (full disk, time limit, interrupted); "
+        "empty when it ran to its end. What it committed before stays.",
+    )
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="host:pid of the process running the import."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the running import (per chunk)."
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -47,6 +47,10 @@ class ImportReport:
     files: list[FileResult]
     ignored_columns: tuple[str, ...] = ()
     unused_manifest_rows: tuple[int, ...] = ()
+    #: Why the import stopped before its end (full disk, time limit); the files after the one
+    #: it stopped at were not read and have no entry in ``files``.
+    stopped: str | None = None
+    not_read: int = 0
 
     def _count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -64,13 +68,18 @@ class ImportReport:
         return self._count(REJECTED)
 
     def as_dict(self) -> dict:
-        """``{"imported", "duplicates", "rejected", "files": [{path, status, reason, case}]}``."""
-        return {
+        """``{"imported", "duplicates", "rejected", "files": [{path, status, reason, case}]}``,
+        with ``"stopped"`` (the reason) and ``"not_read"`` (a count) when it stopped early."""
+        report = {
             "imported": self.imported,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "files": [f.as_dict() for f in self.files],
         }
+        if self.stopped:
+            report["stopped"] = self.stopped
+            report["not_read"] = self.not_read
+        return report
 
 
 @dataclass

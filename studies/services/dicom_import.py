@@ -12,9 +12,15 @@ Layout: this module prepares each file (read, validate, de-identify, store, cach
 :mod:`studies.services.dicom_sources` expands the inputs, :mod:`studies.dicom.fields` reads the
 data set's values, and :mod:`studies.services.dicom_commit` writes the rows.
 
+Interrupted imports: the batch records its process (``worker``) and a heartbeat per chunk, so
+that ``manage.py repair_storage`` can tell an import that died (``kill -9``, a crash) from one
+still running, close it and remove the files it stored without committing them.
+
 Duplicates: the de-identified file's SHA-256 (``image_unique_content``) or its de-identified SOP
 Instance UID (``image_unique_instance``) already in the study. A duplicate whose case has no
 reference label receives the manifest's label; a different label is reported, never overwritten.
+A duplicate of a case whose stored DICOM file or cached array has gone missing stores them
+again (the array rebuilt with ``READERBENCH_CASE_ARRAY``), and its reason says so.
 
 Patient key (hashed into the pseudonym, never stored): the manifest's ``patient_key``, else the
 file's Patient ID, else ``study:<original Study Instance UID>`` (all images of one DICOM study
@@ -26,8 +32,12 @@ are then one patient), else ``instance:<original SOP Instance UID>``. Hip side: 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
+import os
+import socket
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -38,8 +48,8 @@ from django.utils import timezone
 from studies import storage
 from studies.dicom import fields as dicom_fields
 from studies.dicom.deid import deidentify, patient_pseudonym
-from studies.dicom.validate import Rejected, read_image, to_file_bytes
-from studies.models import ImportBatch, Site, Study
+from studies.dicom.validate import Rejected, ValidatedImage, read_image, to_file_bytes
+from studies.models import Image, ImportBatch, Site, Study
 from studies.services.dicom_commit import (
     DUPLICATE,
     IMPORTED,
@@ -53,7 +63,7 @@ from studies.services.dicom_commit import (
     duplicate_reason,
     load_context,
 )
-from studies.services.dicom_sources import Source, collect_sources
+from studies.services.dicom_sources import ImportLimits, Source, collect_sources
 from studies.services.manifest import Manifest, ManifestRow
 
 logger = logging.getLogger(__name__)
@@ -66,6 +76,34 @@ def _store(entry_stored: list, keep: dict, *, kind: str, digest: str, data: byte
     entry_stored.append(stored)
     if not stored.created:
         keep[stored.name] = data
+
+
+def case_array_bytes(image: ValidatedImage, fields: dict, case_array: Callable) -> bytes:
+    """The ``.npy`` bytes of the array cached with a case (``READERBENCH_CASE_ARRAY``)."""
+    array = case_array(
+        image.pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"]
+    )
+    if image.photometric == "MONOCHROME1":  # low values are bright: make high values bright
+        array = np.float16(1.0) - array
+    return dicom_fields.npy_bytes(array)
+
+
+def _restore_existing(
+    pk: int, digest: str, payload: bytes, *, image, fields: dict, ctx: ImportContext
+) -> list[str]:
+    """Files of an already imported case that have gone missing (an interrupted import, a
+    deleted cache), stored again from this copy of the file; what was restored, in words."""
+    restored = []
+    if not storage.media_path(storage.content_name(kind="cases", digest=digest)).exists():
+        storage.store_content(kind="cases", digest=digest, data=payload)
+        restored.append("its missing DICOM file was restored")
+    array_name = storage.content_name(kind="arrays", digest=digest)
+    if not storage.media_path(array_name).exists():
+        data = case_array_bytes(image, fields, ctx.case_array)
+        storage.store_content(kind="arrays", digest=digest, data=data)
+        Image.objects.filter(pk=pk, array_file="").update(array_file=array_name)
+        restored.append("its missing cached array was rebuilt")
+    return restored
 
 
 def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResult:
@@ -105,6 +143,12 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     if existing is not None:
         result.status, result.case = DUPLICATE, existing
         result.reason = duplicate_reason(existing, ctx.labels.get(existing), label, False)
+        if ctx.by_hash.get(digest) == existing:
+            restored = _restore_existing(
+                existing, digest, payload, image=image, fields=fields, ctx=ctx
+            )
+            if restored:
+                result.reason = "; ".join([result.reason, *restored])
         return Duplicate(result, label, label_source)
     pending = ctx.pending_by_hash.get(digest) or ctx.pending_by_uid.get(new_uid)
     if pending is not None:
@@ -130,16 +174,12 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 f"mask of manifest line {row.line} has shape {mask.shape[1]}x{mask.shape[0]}, "
                 f"the image is {image.columns}x{image.rows}"
             )
-    array = ctx.case_array(
-        image.pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"]
-    )
-    if image.photometric == "MONOCHROME1":  # low values are bright: make high values bright
-        array = np.float16(1.0) - array
+    array_bytes = case_array_bytes(image, fields, ctx.case_array)
     stored: list[storage.StoredFile] = []
     keep: dict[str, bytes] = {}
     try:
         _store(stored, keep, kind="cases", digest=digest, data=payload)
-        _store(stored, keep, kind="arrays", digest=digest, data=dicom_fields.npy_bytes(array))
+        _store(stored, keep, kind="arrays", digest=digest, data=array_bytes)
         if mask is not None:
             _store(stored, keep, kind="masks", digest=digest, data=dicom_fields.npy_bytes(mask))
     except BaseException:
@@ -199,32 +239,55 @@ def import_dicom_files(
     ------
     FileNotFoundError
         A path does not exist (nothing is imported).
+    ImportRefused
+        More files than ``READERBENCH_IMPORT_MAX_FILES`` (nothing is imported).
+
+    A full disk under ``MEDIA_ROOT`` or the time limit (``READERBENCH_IMPORT_MAX_SECONDS``)
+    stops the import at the file it reached: the chunk prepared so far is committed, the batch
+    is closed with the reason as its ``failure``, and the report's ``stopped`` says why (the
+    files after it are not read). The other ``READERBENCH_IMPORT_*`` limits reject one file or
+    one archive (:mod:`studies.services.dicom_sources`).
     """
     paths = list(paths)
+    limits = ImportLimits.from_settings()
+    deadline = time.monotonic() + limits.max_seconds
+    stopped: str | None = None
     with contextlib.ExitStack() as stack:
-        sources = collect_sources(paths, manifest, stack)
+        sources = collect_sources(paths, manifest, stack, limits)
         ctx = load_context(study, site, manifest)
-        batch = ImportBatch.objects.create(study=study, site=site, created_by=user)
+        batch = ImportBatch.objects.create(
+            study=study,
+            site=site,
+            created_by=user,
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+            heartbeat_at=timezone.now(),
+        )
         results: list[FileResult] = []
         total = len(sources)
         for start in range(0, total, CHUNK_SIZE):
             entries: list[Entry] = []
             duplicates: list[Duplicate] = []
             for source in sources[start : start + CHUNK_SIZE]:
+                if time.monotonic() > deadline:
+                    stopped = (
+                        f"the import ran longer than {limits.max_seconds} s "
+                        "(READERBENCH_IMPORT_MAX_SECONDS)"
+                    )
+                    break
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # pydicom's value warnings
                         outcome = _prepare(source, ctx)
                 except Rejected as exc:
                     outcome = FileResult(source.path, REJECTED, exc.reason)
+                except OSError as exc:
+                    if not _disk_full(exc):
+                        outcome = _unexpected(source, exc)
+                    else:
+                        stopped = _disk_full_reason(exc)
+                        break
                 except Exception as exc:  # noqa: BLE001 - one bad file never aborts the batch
-                    # The message may quote file contents or names: it goes to the log only.
-                    logger.warning("import: unexpected error on one file", exc_info=True)
-                    outcome = FileResult(
-                        source.path,
-                        REJECTED,
-                        f"unexpected error ({type(exc).__name__}), see the server log",
-                    )
+                    outcome = _unexpected(source, exc)
                 if isinstance(outcome, Entry):
                     entries.append(outcome)
                     results.append(outcome.result)
@@ -236,9 +299,22 @@ def import_dicom_files(
                     results.append(outcome)
                 if progress is not None:
                     progress(len(results), total)
-            commit_chunk(entries, duplicates, ctx, batch)
+            try:
+                commit_chunk(entries, duplicates, ctx, batch)
+            except OSError as exc:  # restoring a file a concurrent import removed
+                if not _disk_full(exc):
+                    raise
+                stopped = stopped or _disk_full_reason(exc)
+            if stopped:
+                break
             _update_batch(batch, results, finished=False)
-        _update_batch(batch, results, finished=True)
+        if stopped:
+            stopped = (
+                f"{stopped}: the import stopped after {len(results)} of {total} files; "
+                "what it imported stays. Run the same import again when this is resolved "
+                "(files already imported are reported as duplicates)."
+            )
+        _update_batch(batch, results, finished=True, failure=stopped or "")
     unused = ()
     if manifest is not None:
         unused = tuple(r.line for r in manifest.rows if r.line not in ctx.used_rows)
@@ -247,18 +323,40 @@ def import_dicom_files(
         files=results,
         ignored_columns=manifest.ignored_columns if manifest else (),
         unused_manifest_rows=unused,
+        stopped=stopped,
+        not_read=total - len(results),
     )
 
 
-def _update_batch(batch: ImportBatch, results: list[FileResult], *, finished: bool) -> None:
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full_reason(exc: OSError) -> str:
+    return f"the disk of the stored files is full ({exc.strerror or 'no space left'})"
+
+
+def _unexpected(source: Source, exc: Exception) -> FileResult:
+    # The message may quote file contents or names: it goes to the log only.
+    logger.warning("import: unexpected error on one file", exc_info=True)
+    return FileResult(
+        source.path, REJECTED, f"unexpected error ({type(exc).__name__}), see the server log"
+    )
+
+
+def _update_batch(
+    batch: ImportBatch, results: list[FileResult], *, finished: bool, failure: str = ""
+) -> None:
     counts = Counter(r.status for r in results)
     batch.n_imported = counts[IMPORTED]
     batch.n_duplicates = counts[DUPLICATE]
     batch.n_rejected = counts[REJECTED]
     # Reasons only, never paths: file names may identify patients.
     batch.rejection_reasons = dict(Counter(r.reason for r in results if r.status == REJECTED))
-    fields = ["n_imported", "n_duplicates", "n_rejected", "rejection_reasons"]
+    batch.heartbeat_at = timezone.now()
+    fields = ["n_imported", "n_duplicates", "n_rejected", "rejection_reasons", "heartbeat_at"]
     if finished:
         batch.finished_at = timezone.now()
-        fields.append("finished_at")
+        batch.failure = failure[:500]
+        fields += ["finished_at", "failure"]
     batch.save(update_fields=fields)

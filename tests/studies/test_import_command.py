@@ -46,9 +46,21 @@ def test_json_report_has_the_documented_shape(tmp_path, study, site):
 
 def test_plain_output_lists_what_was_not_imported(tmp_path, study, site):
     (tmp_path / "b.txt").write_text("hello")
-    text, _ = import_dicom(tmp_path / "b.txt", "--study", "onfh", "--site", "SITE1")
+    good = write_mr(tmp_path / "a.dcm")
+    text, _ = import_dicom(tmp_path / "b.txt", good, "--study", "onfh", "--site", "SITE1")
     assert "rejected" in text and "b.txt: not a DICOM file" in text
-    assert "0 imported, 0 duplicates, 1 rejected into onfh from SITE1" in text
+    assert "1 imported, 0 duplicates, 1 rejected into onfh from SITE1" in text
+
+
+def test_it_exits_non_zero_when_every_file_was_rejected(tmp_path, study, site):
+    (tmp_path / "b.txt").write_text("hello")
+    out = StringIO()
+    with pytest.raises(CommandError, match="every file was rejected") as raised:
+        call_command("import_dicom", str(tmp_path / "b.txt"), "--study", "onfh",
+                     "--site", "SITE1", stdout=out)  # fmt: skip
+    assert raised.value.returncode == 3
+    assert "b.txt: not a DICOM file" in out.getvalue()  # the report is printed first
+    assert "0 imported, 0 duplicates, 1 rejected into onfh from SITE1" in out.getvalue()
 
 
 def test_create_makes_the_study_with_the_default_scheme_and_the_site(tmp_path, db):

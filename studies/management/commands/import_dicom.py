@@ -5,16 +5,22 @@
 ``--external`` marks a site being created as external, and is refused for an existing site that
 is not external (an existing external site may be named without it).
 
-Exit status 0 when the batch ran to its end (rejected files included); a usage error (unknown
-study or site without ``--create``, a missing path, a malformed manifest, ``--external`` for a
-site that is not external) stops before anything is imported, with a non-zero status. ``--json``
-prints ``{"imported", "duplicates", "rejected", "files": [{"path", "status", "reason", "case"}]}``;
-a progress bar goes to stderr when it is a terminal.
+Exit status 0 when the batch ran to its end and imported or found something (rejected files
+included); 1 for a usage error (unknown study or site without ``--create``, a missing path, a
+malformed manifest, ``--external`` for a site that is not external, more files than
+``READERBENCH_IMPORT_MAX_FILES``), which stops before anything is imported; 2 when the import
+stopped early (a full disk, the time limit), with one line on stderr saying why; 3 when every
+file was rejected. ``--json`` prints ``{"imported", "duplicates", "rejected", "files": [{"path",
+"status", "reason", "case"}]}`` (plus ``"stopped"`` and ``"not_read"`` when it stopped early);
+a progress bar goes to stderr when it is a terminal. pydicom's own log messages are kept off the
+terminal: each rejected file has its one line with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -26,6 +32,7 @@ from django.db import transaction
 from studies.labels import default_label_scheme
 from studies.models import Site, Study, code_validator
 from studies.services.dicom_import import import_dicom_files
+from studies.services.dicom_sources import ImportRefused
 from studies.services.manifest import ManifestError, manifest_read
 
 
@@ -119,16 +126,27 @@ class Command(BaseCommand):
                 study = Study.objects.create(slug=options["study"], title=options["study"])
             if site is None:
                 site = Site.objects.create(code=options["site"], external=options["external"])
-        report = import_dicom_files(
-            paths=options["paths"],
-            study=study,
-            site=site,
-            manifest=manifest,
-            progress=_ProgressBar(sys.stderr),
-        )
+        try:
+            with _quiet_library_logs():
+                report = import_dicom_files(
+                    paths=options["paths"],
+                    study=study,
+                    site=site,
+                    manifest=manifest,
+                    progress=_ProgressBar(sys.stderr),
+                )
+        except ImportRefused as exc:
+            raise CommandError(str(exc)) from None
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
-            return
+        else:
+            self._print(report, study, site)
+        if report.stopped:
+            raise CommandError(report.stopped, returncode=2)
+        if report.files and report.rejected == len(report.files):
+            raise CommandError("every file was rejected: nothing was imported", returncode=3)
+
+    def _print(self, report, study, site) -> None:
         for result in report.files:
             if result.status != "imported":
                 self.stdout.write(f"{result.status:9}  {result.path}: {result.reason}")
@@ -149,3 +167,18 @@ class Command(BaseCommand):
                 f"(import batch {report.batch_id})"
             )
         )
+
+
+@contextlib.contextmanager
+def _quiet_library_logs():
+    """pydicom logs (with tracebacks) what it cannot parse or decode; the import then rejects
+    the file with its reason, so those messages are noise on the coordinator's terminal."""
+    loggers = [logging.getLogger(name) for name in ("pydicom", "pylibjpeg", "openjpeg")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
