@@ -21,8 +21,12 @@ action     what happens
 ``X/Z/U*``
 =========  ========================================================================================
 
-Every other standard attribute is kept. Group length elements ``(gggg,0000)`` of the data set
-are removed because they would no longer be right.
+Attributes the table does not list are kept only when they are on the keep-list
+(:data:`studies.dicom.ps315.KEEP`: image pixel module, geometry, acquisition parameters, LUTs,
+laterality, the Enhanced MR functional groups...) or among the extra tags a deployment names
+(``keep``, from ``READERBENCH_DEID_KEEP_TAGS``); every other attribute, an unknown even-group
+tag with free text included, is removed, recursively through kept sequences. Group length
+elements ``(gggg,0000)`` of the data set are removed because they would no longer be right.
 
 **UID replacement.** A UID ``u`` becomes ``2.25.<n>`` (PS3.5 B.2, a UID derived from a UUID),
 where ``n`` is the integer of the first 128 bits of ``HMAC-SHA256(key, "uid\\0" + u)`` with the
@@ -53,7 +57,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from studies.dicom.ps315 import EDITION, basic_profile_action
+from studies.dicom.ps315 import EDITION, deidentification_action
 
 #: Recorded in De-identification Method (0012,0063), LO: values of at most 64 characters.
 DEIDENTIFICATION_METHOD = (
@@ -61,6 +65,7 @@ DEIDENTIFICATION_METHOD = (
     "ReaderBench: UIDs replaced by keyed hash (2.25)",
     "ReaderBench: patient replaced by keyed pseudonym",
     "ReaderBench: private, overlay and curve groups removed",
+    "ReaderBench: attributes not on its keep-list removed",
 )
 #: CID 7050 "De-identification Method": DCM 113100 "Basic Application Confidentiality Profile".
 METHOD_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
@@ -130,9 +135,10 @@ class _Deidentifier:
     """Walks a data set once. Elements are replaced without converting the originals where the
     old value is not needed, so pydicom neither parses nor validates values we throw away."""
 
-    def __init__(self, key: bytes, pseudonym: str) -> None:
+    def __init__(self, key: bytes, pseudonym: str, keep: frozenset[int]) -> None:
         self.key = key
         self.pseudonym = pseudonym
+        self.keep = keep
         self.uids: dict[str, str] = {}
 
     def uid(self, value) -> str:
@@ -175,7 +181,7 @@ class _Deidentifier:
             if top and tag.element == 0 and tag.group != 0x0002:
                 del ds[tag]  # group length: stale after editing
                 continue
-            action = basic_profile_action(int(tag))
+            action = deidentification_action(int(tag), keep=self.keep)
             if action is None:
                 if self.vr(ds, tag) == "SQ":
                     for item in ds[tag].value or ():
@@ -213,7 +219,9 @@ class _Deidentifier:
         ds[tag] = DataElement(tag, vr, value)
 
 
-def deidentify(ds: Dataset, *, key: bytes | str, pseudonym: str) -> Dataset:
+def deidentify(
+    ds: Dataset, *, key: bytes | str, pseudonym: str, keep: frozenset[int] = frozenset()
+) -> Dataset:
     """Apply the Basic Application Level Confidentiality Profile to ``ds`` in place.
 
     Parameters
@@ -225,6 +233,10 @@ def deidentify(ds: Dataset, *, key: bytes | str, pseudonym: str) -> Dataset:
     pseudonym
         The patient's pseudonym (:func:`patient_pseudonym`), written as Patient's Name and
         Patient ID.
+    keep
+        Tags (ints ``0xggggeeee``) kept as they are besides the keep-list; only for attributes
+        the profile does not list (the table's actions and the private, overlay and curve
+        groups still apply).
 
     Returns
     -------
@@ -232,7 +244,7 @@ def deidentify(ds: Dataset, *, key: bytes | str, pseudonym: str) -> Dataset:
         ``ds`` itself, with Patient Identity Removed (0012,0062) = ``YES``, De-identification
         Method (0012,0063) and De-identification Method Code Sequence (0012,0064) set.
     """
-    worker = _Deidentifier(_as_key(key), pseudonym)
+    worker = _Deidentifier(_as_key(key), pseudonym, frozenset(keep))
     worker.dataset(ds, top=True)
     ds.add_new(0x00100010, "PN", pseudonym)  # Patient's Name
     ds.add_new(0x00100020, "LO", pseudonym)  # Patient ID

@@ -24,7 +24,13 @@ Action codes (PS3.15 E.1.1):
 
 Attributes matched by pattern rather than by tag: private attributes (odd groups), curve data
 (groups ``50xx``, retired) and overlay data and comments (groups ``60xx``, ``3000`` and ``4000``)
-are all ``X``. This module only holds the table; :mod:`studies.dicom.deid` applies it.
+are all ``X``.
+
+Attributes the table does not list are removed too unless they are on this module's keep-list
+(:data:`KEEP`): a keep-list, not a drop-list, so that an attribute unknown to the table (an
+unknown even-group tag such as (0010,1234) holding free text, or one added to the standard
+later) never passes by default. This module only holds the table and the keep-list;
+:mod:`studies.dicom.deid` applies them.
 """
 
 from __future__ import annotations
@@ -675,6 +681,209 @@ _TABLE = {
 
 ACTIONS = ("D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*")
 
+# The keep-list: the standard attributes, not listed by Table E.1-1, that a stored case keeps
+# (the table's own D/Z/U attributes stay too, changed as it says). Every other attribute is
+# removed: unknown tags of even groups (which may carry any text), retired and unlisted standard
+# attributes alike. On it: what the IODs we store need (SOP Common, General Series/Image, the
+# Image Plane geometry, the Image Pixel module, Modality and VOI LUTs), what the import reads
+# (laterality, rescale, window), the MR/CT/CR acquisition parameters that describe a scanner but
+# no person, the code items of anatomic region sequences, the Enhanced MR functional groups and
+# dimensions (multi-frame), and the attributes de-identification itself writes. UIDs are
+# replaced by the table's U action (SOP Instance, Study, Series, Frame of Reference...).
+_KEEP = """
+(0008,0005) Specific Character Set
+(0008,0008) Image Type
+(0008,0016) SOP Class UID
+(0008,0060) Modality
+(0008,0068) Presentation Intent Type
+(0008,0070) Manufacturer
+(0008,1090) Manufacturer's Model Name
+(0018,0015) Body Part Examined
+(0020,0060) Laterality
+(0020,0062) Image Laterality
+(0018,5100) Patient Position
+(0020,0011) Series Number
+(0020,0013) Instance Number
+(0020,0012) Acquisition Number
+(0020,0020) Patient Orientation
+(0020,0032) Image Position (Patient)
+(0020,0037) Image Orientation (Patient)
+(0020,1041) Slice Location
+(0020,1040) Position Reference Indicator
+(0020,0100) Temporal Position Identifier
+(0020,0105) Number of Temporal Positions
+(0020,1002) Images in Acquisition
+(0020,9056) Stack ID
+(0020,9057) In-Stack Position Number
+(0020,9221) Dimension Organization Sequence
+(0020,9222) Dimension Index Sequence
+(0020,9157) Dimension Index Values
+(0020,9165) Dimension Index Pointer
+(0020,9167) Functional Group Pointer
+(0020,9311) Dimension Organization Type
+(0028,0030) Pixel Spacing
+(0018,0050) Slice Thickness
+(0018,0088) Spacing Between Slices
+(0028,0002) Samples per Pixel
+(0028,0004) Photometric Interpretation
+(0028,0006) Planar Configuration
+(0028,0008) Number of Frames
+(0028,0009) Frame Increment Pointer
+(0028,0010) Rows
+(0028,0011) Columns
+(0028,0034) Pixel Aspect Ratio
+(0028,0100) Bits Allocated
+(0028,0101) Bits Stored
+(0028,0102) High Bit
+(0028,0103) Pixel Representation
+(0028,0106) Smallest Image Pixel Value
+(0028,0107) Largest Image Pixel Value
+(0028,0108) Smallest Pixel Value in Series
+(0028,0109) Largest Pixel Value in Series
+(0028,0120) Pixel Padding Value
+(0028,0121) Pixel Padding Range Limit
+(0028,1050) Window Center
+(0028,1051) Window Width
+(0028,1052) Rescale Intercept
+(0028,1053) Rescale Slope
+(0028,1054) Rescale Type
+(0028,1056) VOI LUT Function
+(0028,3000) Modality LUT Sequence
+(0028,3002) LUT Descriptor
+(0028,3004) Modality LUT Type
+(0028,3006) LUT Data
+(0028,3010) VOI LUT Sequence
+(7FE0,0010) Pixel Data
+(7FE0,0001) Extended Offset Table
+(7FE0,0002) Extended Offset Table Lengths
+(0028,0301) Burned In Annotation
+(0028,0302) Recognizable Visual Features
+(0028,2110) Lossy Image Compression
+(0028,2112) Lossy Image Compression Ratio
+(0028,2114) Lossy Image Compression Method
+(2050,0020) Presentation LUT Shape
+(0028,0303) Longitudinal Temporal Information Modified
+(0012,0062) Patient Identity Removed
+(0012,0063) De-identification Method
+(0012,0064) De-identification Method Code Sequence
+(0018,0020) Scanning Sequence
+(0018,0021) Sequence Variant
+(0018,0022) Scan Options
+(0018,0023) MR Acquisition Type
+(0018,0024) Sequence Name
+(0018,0025) Angio Flag
+(0018,0080) Repetition Time
+(0018,0081) Echo Time
+(0018,0082) Inversion Time
+(0018,0083) Number of Averages
+(0018,0084) Imaging Frequency
+(0018,0085) Imaged Nucleus
+(0018,0086) Echo Number(s)
+(0018,0087) Magnetic Field Strength
+(0018,0089) Number of Phase Encoding Steps
+(0018,0091) Echo Train Length
+(0018,0093) Percent Sampling
+(0018,0094) Percent Phase Field of View
+(0018,0095) Pixel Bandwidth
+(0018,1310) Acquisition Matrix
+(0018,1312) In-plane Phase Encoding Direction
+(0018,1314) Flip Angle
+(0018,1315) Variable Flip Angle Flag
+(0018,1316) SAR
+(0018,1318) dB/dt
+(0018,1100) Reconstruction Diameter
+(0018,0060) KVP
+(0018,1150) Exposure Time
+(0018,1151) X-Ray Tube Current
+(0018,1152) Exposure
+(0018,1110) Distance Source to Detector
+(0018,1111) Distance Source to Patient
+(0018,1164) Imager Pixel Spacing
+(0018,5101) View Position
+(0018,0090) Data Collection Diameter
+(0018,1120) Gantry/Detector Tilt
+(0018,1140) Rotation Direction
+(0018,1130) Table Height
+(0018,1210) Convolution Kernel
+(0018,1160) Filter Type
+(0018,1170) Generator Power
+(0018,1190) Focal Spot(s)
+(0018,1191) Anode Target Material
+(0008,2218) Anatomic Region Sequence
+(0008,0100) Code Value
+(0008,0102) Coding Scheme Designator
+(0008,0103) Coding Scheme Version
+(0008,0104) Code Meaning
+(0008,0105) Mapping Resource
+(0008,010B) Context Group Extension Flag
+(0008,010D) Context Group Extension Creator UID
+(0008,010F) Context Identifier
+(0008,0117) Context UID
+(0008,2220) Anatomic Region Modifier Sequence
+(0008,2228) Primary Anatomic Structure Sequence
+(0008,2230) Primary Anatomic Structure Modifier Sequence
+(5200,9229) Shared Functional Groups Sequence
+(5200,9230) Per-Frame Functional Groups Sequence
+(0020,9113) Plane Position Sequence
+(0020,9116) Plane Orientation Sequence
+(0028,9110) Pixel Measures Sequence
+(0028,9132) Frame VOI LUT Sequence
+(0028,9145) Pixel Value Transformation Sequence
+(0020,9111) Frame Content Sequence
+(0020,9128) Temporal Position Index
+(0020,9071) Frame Anatomy Sequence
+(0020,9072) Frame Laterality
+(0018,9114) MR Echo Sequence
+(0018,9082) Effective Echo Time
+(0018,9112) MR Timing and Related Parameters Sequence
+(0018,9125) MR FOV/Geometry Sequence
+(0018,9006) MR Imaging Modifier Sequence
+(0018,9226) MR Image Frame Type Sequence
+(0008,9007) Frame Type
+(0018,9005) Pulse Sequence Name
+(0018,9008) Echo Pulse Sequence
+(0018,9009) Inversion Recovery
+(0018,9010) Flow Compensation
+(0018,9011) Multiple Spin Echo
+(0018,9012) Multi-planar Excitation
+(0018,9014) Phase Contrast
+(0018,9015) Time of Flight Contrast
+(0018,9017) Steady State Pulse Sequence
+(0018,9018) Echo Planar Pulse Sequence
+(0018,9020) Magnetization Transfer
+(0018,9022) Blood Signal Nulling
+(0018,9024) Saturation Recovery
+(0018,9025) Spectrally Selected Suppression
+(0018,9026) Spectrally Selected Excitation
+(0018,9027) Spatial Pre-saturation
+(0018,9029) Oversampling Phase
+(0018,9032) Geometry of k-Space Traversal
+(0018,9033) Segmented k-Space Traversal
+(0018,9034) Rectilinear Phase Encode Reordering
+(0018,9093) Number of k-Space Trajectories
+(0018,9094) Coverage of k-Space
+(0018,9100) Resonant Nucleus
+(0018,9064) k-space Filtering
+(0018,9058) MR Acquisition Frequency Encoding Steps
+(0018,9231) MR Acquisition Phase Encoding Steps in-plane
+(0018,9232) MR Acquisition Phase Encoding Steps out-of-plane
+(0018,9240) RF Echo Train Length
+(0018,9241) Gradient Echo Train Length
+(0018,9079) Inversion Times
+(0018,9073) Acquisition Duration
+(0018,9081) Partial Fourier
+(0018,9069) Parallel Reduction Factor In-plane
+(0008,9205) Pixel Presentation
+(0008,9206) Volumetric Properties
+(0008,9207) Volume Based Calculation Technique
+(0008,9208) Complex Image Component
+(0008,9209) Acquisition Contrast
+(0020,9156) Frame Acquisition Number
+(0020,9162) In-concatenation Number
+(0020,9163) In-concatenation Total Number
+(0008,9215) Derivation Code Sequence
+"""
+
 _LINE = re.compile(r"^\(([0-9A-F]{4}),([0-9A-F]{4})\) (.+)$")
 
 
@@ -695,6 +904,27 @@ def _parse() -> tuple[dict[int, str], dict[int, str]]:
 
 
 _actions, _names = _parse()
+
+
+def _parse_keep() -> frozenset[int]:
+    keep = set()
+    for line in _KEEP.strip().splitlines():
+        match = _LINE.match(line)
+        if match is None:  # pragma: no cover - guards the transcription above
+            raise ValueError(f"malformed keep-list line: {line!r}")
+        tag = int(match[1] + match[2], 16)
+        if tag in _actions:  # pragma: no cover - the table decides what it lists
+            raise ValueError(f"keep-list line {line!r} is in Table E.1-1")
+        keep.add(tag)
+        _keep_names[tag] = match[3]
+    return frozenset(keep)
+
+
+_keep_names: dict[int, str] = {}
+#: The standard attributes kept as they are (see ``_KEEP``), as ints ``0xggggeeee``.
+KEEP: frozenset[int] = _parse_keep()
+#: Their names, as transcribed (for messages and tests).
+KEEP_NAMES: MappingProxyType[int, str] = MappingProxyType(_keep_names)
 
 #: Basic Profile action of each attribute of Table E.1-1, keyed by the tag as an int.
 BASIC_PROFILE: MappingProxyType[int, str] = MappingProxyType(_actions)
@@ -718,3 +948,13 @@ def basic_profile_action(tag: int) -> str | None:
     if group % 2 == 1 or group in OVERLAY_GROUPS or group in CURVE_GROUPS:
         return "X"
     return None
+
+
+def deidentification_action(tag: int, *, keep: frozenset[int] = frozenset()) -> str | None:
+    """What de-identification does with ``tag``: the Basic Profile action where Table E.1-1
+    lists it (or it is private, an overlay or a curve), ``None`` (keep) when it is on the
+    keep-list :data:`KEEP` or in ``keep`` (extra tags a deployment keeps), else ``"X"``."""
+    action = basic_profile_action(tag)
+    if action is not None:
+        return action
+    return None if tag in KEEP or tag in keep else "X"

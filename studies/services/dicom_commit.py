@@ -131,6 +131,7 @@ class ImportContext:
     patients: dict[str, int]
     hips: dict[tuple[int, str], int]
     case_array: Callable  # pixels, slope, intercept -> the array cached with the case
+    deid_keep: frozenset[int] = frozenset()  # READERBENCH_DEID_KEEP_TAGS
     pending_by_hash: dict[str, Entry] = field(default_factory=dict)
     pending_by_uid: dict[str, Entry] = field(default_factory=dict)
     used_rows: set[int] = field(default_factory=set)
@@ -381,4 +382,18 @@ def load_context(study: Study, site: Site, manifest: Manifest | None) -> ImportC
         patients=patients,
         hips=hips,
         case_array=import_string(settings.READERBENCH_CASE_ARRAY),
+        deid_keep=deid_keep_tags(),
     )
+
+
+def deid_keep_tags() -> frozenset[int]:
+    """``READERBENCH_DEID_KEEP_TAGS`` as ints; a malformed entry is a configuration error."""
+    tags = set()
+    for raw in settings.READERBENCH_DEID_KEEP_TAGS:
+        text = raw.strip().strip("()").replace(",", "")
+        if len(text) != 8 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ImproperlyConfigured(
+                f"READERBENCH_DEID_KEEP_TAGS: {raw!r} is not a tag; expected ggggeeee (hex)"
+            )
+        tags.add(int(text, 16))
+    return frozenset(tags)

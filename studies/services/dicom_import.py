@@ -134,7 +134,7 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     pseudonym = patient_pseudonym(
         key=ctx.key, study=ctx.study.slug, site=ctx.site.code, patient_key=patient_key
     )
-    deidentify(ds, key=ctx.key, pseudonym=pseudonym)
+    deidentify(ds, key=ctx.key, pseudonym=pseudonym, keep=ctx.deid_keep)
     payload = to_file_bytes(ds)
     digest = hashlib.sha256(payload).hexdigest()
     new_uid = str(ds.SOPInstanceUID)

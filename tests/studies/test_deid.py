@@ -10,7 +10,15 @@ import pytest
 from pydicom.dataset import Dataset
 
 from studies.dicom.deid import deidentify, patient_pseudonym, uid_replacement
-from studies.dicom.ps315 import ATTRIBUTE_NAMES, BASIC_PROFILE, EDITION, basic_profile_action
+from studies.dicom.ps315 import (
+    ATTRIBUTE_NAMES,
+    BASIC_PROFILE,
+    EDITION,
+    KEEP,
+    KEEP_NAMES,
+    basic_profile_action,
+    deidentification_action,
+)
 from studies.dicom.validate import read_image, to_file_bytes
 from tests.studies.deid_checks import REPLACED_UID, assert_deidentified
 from tests.studies.dicom_files import IDENTIFYING, mr_dataset, uid_for
@@ -18,11 +26,13 @@ from tests.studies.dicom_files import IDENTIFYING, mr_dataset, uid_for
 KEY = b"test-key"
 
 
-def _stored(ds: Dataset, *, pseudonym: str = "P-0123456789abcdef", key: bytes = KEY):
+def _stored(
+    ds: Dataset, *, pseudonym: str = "P-0123456789abcdef", key: bytes = KEY, keep=frozenset()
+):
     data = io.BytesIO()
     ds.save_as(data, enforce_file_format=True)
     image = read_image(data.getvalue())
-    deidentify(image.dataset, key=key, pseudonym=pseudonym)
+    deidentify(image.dataset, key=key, pseudonym=pseudonym, keep=keep)
     raw = to_file_bytes(image.dataset)
     return raw, pydicom.dcmread(io.BytesIO(raw))
 
@@ -189,3 +199,80 @@ def test_group_lengths_and_a_previous_de_identification_are_replaced():
     _, out = _stored(ds)
     assert 0x00080000 not in out
     assert_deidentified(out)
+
+
+# --- the keep-list (issue 15 S11) ------------------------------------------------------------
+
+
+def test_unknown_even_group_tags_are_removed_with_their_text():
+    ds = mr_dataset()
+    ds.add_new(0x00101234, "LO", "Secret note on John")  # unknown, Patient group
+    ds.add_new(0x00209999, "LT", "Secret note on John")  # unknown, Relationship group
+    ds.add_new(0x00181250, "SH", "Coil Dr Secret")  # standard, not on the keep-list
+    ds.AnatomicRegionSequence[0].add_new(0x00089999, "LO", "Secret note on John")
+    raw, out = _stored(ds)
+    assert b"Secret" not in raw
+    assert 0x00101234 not in out and 0x00209999 not in out and 0x00181250 not in out
+    assert 0x00089999 not in out.AnatomicRegionSequence[0]
+    assert out.AnatomicRegionSequence[0].CodeMeaning == "Hip joint"  # kept, with its codes
+    assert_deidentified(out)
+
+
+def test_a_deployment_may_keep_more_tags_but_never_what_the_profile_removes():
+    ds = mr_dataset()
+    ds.add_new(0x00181250, "SH", "BODY")
+    _, out = _stored(ds, keep=frozenset({0x00181250, 0x00100030, 0x00291001}))
+    assert out[0x00181250].value == "BODY"
+    assert out.PatientBirthDate == ""  # the table's Z still applies
+    assert not any(e.tag.is_private for e in out)
+
+
+def test_the_keep_list_names_standard_attributes_the_table_does_not_list():
+    assert len(KEEP) > 150
+    for tag in KEEP:
+        assert tag not in BASIC_PROFILE
+        assert pydicom.datadict.dictionary_description(tag) == KEEP_NAMES[tag], hex(tag)
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    [
+        # The image pixel module, which the viewer's 16-bit pixels and the cached array need.
+        "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
+        "BitsStored", "HighBit", "PixelRepresentation", "PixelData", "NumberOfFrames",
+        "RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth",
+        "VOILUTFunction", "VOILUTSequence", "ModalityLUTSequence", "SmallestImagePixelValue",
+        # What the import reads and stores with the case.
+        "SOPClassUID", "Modality", "ImageLaterality", "Laterality", "PixelSpacing",
+        "SpecificCharacterSet", "ImageType",
+        # Geometry and order of the slices of a series, single- and multi-frame.
+        "ImagePositionPatient", "ImageOrientationPatient", "SliceThickness",
+        "SpacingBetweenSlices", "SliceLocation", "InstanceNumber", "SeriesNumber",
+        "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
+        "PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence",
+        "FrameContentSequence", "FrameLaterality",
+    ],
+)  # fmt: skip
+def test_what_the_viewer_the_model_and_the_import_need_is_kept(keyword):
+    assert deidentification_action(pydicom.datadict.tag_for_keyword(keyword)) is None
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"],
+)
+def test_the_uids_are_kept_replaced(keyword):
+    assert deidentification_action(pydicom.datadict.tag_for_keyword(keyword)) == "U"
+
+
+def test_geometry_survives_de_identification():
+    ds = mr_dataset()
+    ds.ImagePositionPatient = ["-120.5", "-80", "33.25"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
+    ds.SpacingBetweenSlices = "4.4"
+    _, out = _stored(ds)
+    assert [float(v) for v in out.ImagePositionPatient] == [-120.5, -80.0, 33.25]
+    assert [float(v) for v in out.ImageOrientationPatient] == [1, 0, 0, 0, 0, -1]
+    assert float(out.SpacingBetweenSlices) == 4.4 and float(out.SliceThickness) == 4.0
+    assert out.SeriesNumber == 3 and out.InstanceNumber == 1
+    assert float(out.MagneticFieldStrength) == 1.5
