@@ -213,7 +213,7 @@ def simulated_panel_create(*, study: Study, seed: int, by=None,
         if model_version is not None:
             _sessions_for(study, readers, AIDED_SESSION_NAME, ReadingSession.Condition.AI_AIDED,
                           by=by, seed=seed + 1, override_reason=AIDED_OVERRIDE,
-                          model_version=model_version)
+                          model_version=model_version, round=2)
     items = list(SessionCase.objects.filter(
         session__study=study, session__name=SIMULATED_SESSION_NAME,
         session__reader__in=readers, image__reference__isnull=False,
@@ -243,13 +243,13 @@ def simulated_panel_create(*, study: Study, seed: int, by=None,
 
 
 def _sessions_for(study, readers, name, condition, *, by, seed, override_reason="",
-                  model_version=None) -> None:
+                  model_version=None, round=1) -> None:  # noqa: A002
     new = [u for u in readers
            if not ReadingSession.objects.filter(study=study, reader=u, name=name).exists()]
     if new:
         sessions_create_audited(study=study, readers=new, name=name, condition=condition, by=by,
                                 base_seed=seed, override_reason=override_reason,
-                                model_version=model_version)
+                                model_version=model_version, round=round)
 
 
 def _submit(study, items, draws, image_ids, *, stage) -> int:

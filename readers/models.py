@@ -8,7 +8,7 @@ model version (:mod:`inference.models`) whose output it shows.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -74,6 +74,12 @@ class ReadingSession(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="repeats",
         help_text="The earlier session this one repeats (intra-reader agreement).",
     )
+    round = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Reading round of the study design. A session opens for its reader only when "
+        "the reader has finished every session of the earlier rounds and the washout has "
+        "passed since their last read in them.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
@@ -87,7 +93,9 @@ class ReadingSession(models.Model):
                 condition=Q(condition__in=["unaided", "ai_aided", "sequential_ai"]),
                 name="session_condition_valid",
             ),
+            models.CheckConstraint(condition=Q(round__gte=1), name="session_round_positive"),
         ]
+        indexes = [models.Index(fields=["reader", "study", "round"], name="session_reader_round")]
 
     def __str__(self) -> str:
         return f"{self.name} — {self.reader} ({self.get_condition_display()})"
@@ -164,6 +172,31 @@ class Read(models.Model):
     def __str__(self) -> str:
         answer = "indeterminate" if self.indeterminate else self.label
         return f"read {self.item} {self.stage} v{self.version}: {answer}"
+
+
+class AiExposure(models.Model):
+    """When a reader was first shown a model's output (probabilities or heat map) on a case,
+    in any session. From then on the reader's unaided answer on that case is locked: it can
+    never be revised, whatever the study's revision rule (the AI output would leak into it)."""
+
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ai_exposures"
+    )
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="ai_exposures")
+    session = models.ForeignKey(
+        ReadingSession, null=True, on_delete=models.SET_NULL, related_name="ai_exposures",
+        help_text="The session in which the output was first shown.",
+    )
+    first_shown_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["first_shown_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reader", "image"], name="ai_exposure_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} saw the AI output on image {self.image_id} at {self.first_shown_at}"
 
 
 class AuditEvent(models.Model):

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from readers import selectors
 from readers.forms import ReadSubmitForm
-from readers.services.reading import ReadingError, read_submit
+from readers.services.reading import ReadingError, ai_exposure_record, read_submit
 from studies.pixels import heatmap_bytes, image_pixels
 
 
@@ -50,15 +50,31 @@ def reader_api(view):
 
 
 def _open_session(request, session_token: str):
+    """The reader's session, if the study design opens it now (rounds, washout): checked at
+    every request, so a session planned ahead stays closed until its time."""
     session = selectors.reader_session_get(user=request.user, token=session_token)
-    if not selectors.session_is_open(session=session):
-        raise SessionNotOpenError(f"This session opens on {session.opens_at:%Y-%m-%d %H:%M} UTC.")
+    gate = selectors.session_gate(session=session)
+    if not gate.open:
+        raise SessionNotOpenError(gate.message)
     return session
 
 
 def _open_case(request, session_token: str, case_token: str):
     session = _open_session(request, session_token)
     return session, selectors.reader_item_get(session=session, token=case_token)
+
+
+def shown_case_view(*, session, item) -> selectors.CaseView:
+    """The case as the reader is about to be shown it; showing the model's output is recorded
+    first (it locks the reader's unaided answer on the case, in every session)."""
+    view = selectors.session_case_view(session=session, item=item)
+    if view.ai is not None:
+        ai_exposure_record(session=session, item=item)
+    return view
+
+
+def shown_case(*, session, item) -> dict:
+    return case_json(shown_case_view(session=session, item=item))
 
 
 def case_json(view: selectors.CaseView) -> dict:
@@ -90,8 +106,12 @@ def sessions(request: HttpRequest) -> JsonResponse:
                     "study": s.study.title,
                     "total": s.n_items,
                     "done": s.n_done,
+                    "round": s.round,
                     "open": s.is_open,
-                    "opens_at": None if s.is_open else s.opens_at.isoformat(),
+                    # When it opens: a time, or null while it waits on earlier rounds.
+                    "opens_at": s.gate.opens_at.isoformat() if s.gate.opens_at else None,
+                    "waiting_for": list(s.gate.waiting_for),
+                    "closed_reason": s.gate.reason or None,
                 }
                 for s in rows
             ]
@@ -108,16 +128,14 @@ def session_next(request: HttpRequest, session_token: str) -> JsonResponse:
     item = selectors.session_next_item(session=session)
     if item is None:
         return JsonResponse({"done": True, "case": None})
-    return JsonResponse(
-        {"done": False, "case": case_json(selectors.session_case_view(session=session, item=item))}
-    )
+    return JsonResponse({"done": False, "case": shown_case(session=session, item=item)})
 
 
 @reader_api
 @require_GET
 def case_detail(request: HttpRequest, session_token: str, case_token: str) -> JsonResponse:
     session, item = _open_case(request, session_token, case_token)
-    return JsonResponse(case_json(selectors.session_case_view(session=session, item=item)))
+    return JsonResponse(shown_case(session=session, item=item))
 
 
 @reader_api
@@ -139,6 +157,7 @@ def case_heatmap(request: HttpRequest, session_token: str, case_token: str) -> H
     prediction = selectors.session_prediction(session=session, item=item)
     if prediction is None or not prediction.heatmap_file:
         raise Http404("No heat map")
+    ai_exposure_record(session=session, item=item)
     data, rows, columns = heatmap_bytes(name=prediction.heatmap_file,
                                         shape=(item.image.rows, item.image.columns))
     response = HttpResponse(data, content_type="application/octet-stream")
@@ -169,7 +188,7 @@ def case_read(request: HttpRequest, session_token: str, case_token: str) -> Json
         )
     result = read_submit(item=item, **form.cleaned_data)
     read = result.read
-    view = selectors.session_case_view(session=session, item=item)
+    case = shown_case(session=session, item=item)
     return JsonResponse(
         {
             "created": result.created,
@@ -180,7 +199,7 @@ def case_read(request: HttpRequest, session_token: str, case_token: str) -> Json
                 "confidence": read.confidence,
                 "indeterminate": read.indeterminate,
             },
-            "case": case_json(view),
+            "case": case,
         },
         status=201 if result.created else 200,
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from readers.models import Read, ReadingSession, SessionCase
+from readers.models import AiExposure, Read, ReadingSession, SessionCase
 from studies.models import Membership, Study
 from studies.selectors import long_table_case_fields
 
@@ -56,21 +58,130 @@ def reader_item_get(*, session: ReadingSession, token: str) -> SessionCase:
     return item
 
 
-def session_next_item(*, session: ReadingSession) -> SessionCase | None:
-    """The first case in the reader's order without a final answer for the session's condition
-    (for a sequential session: without the aided answer); None when the session is done."""
-    final_stage = (
-        Read.Stage.UNAIDED
-        if session.condition == ReadingSession.Condition.UNAIDED
-        else Read.Stage.AIDED
+def item_done_q() -> Q:
+    """On :class:`SessionCase`: the case has the answer that completes it in its session.
+
+    Unaided session: an unaided answer; AI-aided: an aided answer; sequential: an aided answer,
+    or an unaided answer whose latest version is indeterminate where the study does not let an
+    indeterminate answer unlock the AI output (the case is then complete without one).
+    ``NOT EXISTS`` on the indexed ``item`` column: the plan does not depend on statistics."""
+    unaided, aided = Read.Stage.UNAIDED, Read.Stage.AIDED
+
+    def has(stage: str) -> Exists:
+        return Exists(Read.objects.filter(item=OuterRef("pk"), stage=stage))
+
+    later_unaided = Read.objects.filter(
+        item=OuterRef("item"), stage=unaided, version__gt=OuterRef("version")
     )
+    final_unaided_indeterminate = Exists(
+        Read.objects.filter(item=OuterRef("pk"), stage=unaided, indeterminate=True)
+        .exclude(Exists(later_unaided))
+    )
+    condition = ReadingSession.Condition
+    return (
+        Q(has(unaided), session__condition=condition.UNAIDED)
+        | Q(has(aided), session__condition=condition.AI_AIDED)
+        | Q(
+            Q(has(aided))
+            | Q(final_unaided_indeterminate, session__study__indeterminate_unlocks_ai=False),
+            session__condition=condition.SEQUENTIAL,
+        )
+    )
+
+
+def _n_done() -> Coalesce:
+    """Annotation on :class:`ReadingSession`: its complete cases (:func:`item_done_q`)."""
+    done = (
+        SessionCase.objects.filter(session=OuterRef("pk")).filter(item_done_q()).order_by()
+        .values("session").annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(done, output_field=IntegerField()), 0)
+
+
+def session_next_item(*, session: ReadingSession) -> SessionCase | None:
+    """The first case in the reader's order that is not complete (:func:`item_done_q`); None
+    when the session is done."""
     return (
         SessionCase.objects.filter(session=session)
-        .exclude(reads__stage=final_stage)
+        .exclude(item_done_q())
         .select_related("image")
         .order_by("position")
         .first()
     )
+
+
+# --- Rounds and washout: whether a session is open is decided here, at every request (pages,
+# next, case, pixels, heat map, submit), from the study design and the reads stored so far,
+# never only at creation. A session opens for its reader when
+#   1. its ``opens_at`` has come (set at creation, the washout known then),
+#   2. the reader has finished every session of theirs that comes first: those of earlier rounds
+#      of the study and, for a session that shows AI output (AI-aided, sequential), the unaided
+#      sessions of the same round on shared cases (unaided first is the default design; a
+#      crossover design puts its AI-aided round first explicitly), and
+#   3. ``washout_days`` have passed since the reader's last read in those sessions and since
+#      their last read of any of this session's cases in another session
+#      (a coordinator's recorded washout override lifts 1 and 3, never 2).
+
+
+@dataclass(frozen=True)
+class Gate:
+    open: bool
+    opens_at: datetime | None  # when it opens; None while it waits on earlier rounds
+    reason: str  # "" when open; "scheduled", "earlier_round" or "washout"
+    waiting_for: tuple[str, ...] = ()  # names of the reader's unfinished earlier sessions
+
+    @property
+    def message(self) -> str:
+        if self.open:
+            return ""
+        if self.reason == "earlier_round":
+            names = ", ".join(f"“{n}”" for n in self.waiting_for)
+            if self.opens_at is not None:
+                return (f"This session opens on {self.opens_at:%Y-%m-%d %H:%M} UTC at the "
+                        f"earliest, and only once you have finished {names}.")
+            return f"This session opens when you have finished {names} and the washout has passed."
+        when = f"{self.opens_at:%Y-%m-%d %H:%M} UTC"
+        if self.reason == "washout":
+            return f"This session opens on {when} (washout since your last read of these cases)."
+        return f"This session opens on {when}."
+
+
+def session_gate(*, session: ReadingSession, now: datetime | None = None) -> Gate:
+    """Whether ``session`` is open now for its reader, and if not, until when or what for."""
+    now = now or timezone.now()
+    mine = ReadingSession.objects.filter(study_id=session.study_id, reader_id=session.reader_id)
+    first = Q(round__lt=session.round)
+    if session.condition != ReadingSession.Condition.UNAIDED:
+        shared = SessionCase.objects.filter(
+            session=OuterRef("pk"),
+            image_id__in=SessionCase.objects.filter(session=session).values("image_id"),
+        )
+        first |= Q(Exists(shared), round=session.round,
+                   condition=ReadingSession.Condition.UNAIDED)
+    earlier = mine.filter(first).exclude(pk=session.pk)
+    unfinished = list(
+        earlier.filter(
+            Exists(SessionCase.objects.filter(session=OuterRef("pk")).exclude(item_done_q()))
+        ).order_by("round", "id").values_list("name", flat=True)
+    )
+    if unfinished:
+        later = session.opens_at if session.opens_at > now else None
+        return Gate(False, later, "earlier_round", tuple(unfinished))
+    opens_at, reason = session.opens_at, "scheduled"
+    if not session.washout_override_reason:
+        cases = SessionCase.objects.filter(session=session).values("image_id")
+        last = (
+            Read.objects.filter(item__session__in=mine.exclude(pk=session.pk))
+            .filter(Q(item__session__in=earlier) | Q(item__image_id__in=cases))
+            .aggregate(last=Max("submitted_at"))["last"]
+        )
+        if last is not None:
+            washout_end = last + timedelta(days=session.study.washout_days)
+            if washout_end > opens_at:
+                opens_at, reason = washout_end, "washout"
+    if opens_at > now:
+        return Gate(False, opens_at, reason)
+    return Gate(True, None, "")
 
 
 # --- The long table (DESIGN.md: the interchange format between the app, exports and analysis).
@@ -159,29 +270,23 @@ def session_final_stage(*, session: ReadingSession) -> str:
 
 
 def session_is_open(*, session: ReadingSession) -> bool:
-    """Whether the washout is over (cases may be shown and read)."""
-    return timezone.now() >= session.opens_at
-
-
-def _done_filter() -> Q:
-    return Q(condition=ReadingSession.Condition.UNAIDED, items__reads__stage=Read.Stage.UNAIDED) | (
-        ~Q(condition=ReadingSession.Condition.UNAIDED) & Q(items__reads__stage=Read.Stage.AIDED)
-    )
+    """Whether the session is open now (:func:`session_gate`)."""
+    return session_gate(session=session).open
 
 
 def reader_worklist(*, user) -> list[ReadingSession]:
-    """The reader's own sessions (as :func:`reader_sessions`) with ``n_done``: cases with the
-    final answer of the session's condition, and ``is_open``."""
+    """The reader's own sessions (as :func:`reader_sessions`) with ``n_done`` (complete cases),
+    ``gate`` (:func:`session_gate`) and ``is_open``."""
     if not user.is_authenticated:
         return []
     sessions = list(
-        reader_sessions(user=user).select_related("study").annotate(
-            n_done=Count("items", filter=_done_filter(), distinct=True)
-        )
+        reader_sessions(user=user).select_related("study").annotate(n_done=_n_done())
+        .order_by("study_id", "round", "opens_at", "id")
     )
     now = timezone.now()
     for session in sessions:
-        session.is_open = now >= session.opens_at
+        session.gate = session_gate(session=session, now=now)
+        session.is_open = session.gate.open
     return sessions
 
 
@@ -191,11 +296,21 @@ def reader_case_get(*, user, session_token: str, case_token: str):
     return session, reader_item_get(session=session, token=case_token)
 
 
+def _unaided_unlocks_ai(session: ReadingSession, item: SessionCase) -> bool:
+    """Sequential reading: the reader's latest unaided answer on ``item`` exists and unlocks
+    the AI output (an indeterminate one only where the study says so)."""
+    latest = item.reads.filter(stage=Read.Stage.UNAIDED).order_by("-version").first()
+    if latest is None:
+        return False
+    return not latest.indeterminate or session.study.indeterminate_unlocks_ai
+
+
 def session_prediction(*, session: ReadingSession, item: SessionCase):
     """The model output the reader may see on ``item``, or None.
 
     Only an AI-aided session shows one, from its own model version (``session.model_version``),
-    and a sequential session only once the reader's unaided answer on the case is locked.
+    and a sequential session only once the reader's unaided answer on the case is locked (and
+    not indeterminate, unless the study lets an indeterminate answer unlock it).
     """
     if session.condition == ReadingSession.Condition.UNAIDED:
         return None
@@ -204,7 +319,7 @@ def session_prediction(*, session: ReadingSession, item: SessionCase):
         return None
     if (
         session.condition == ReadingSession.Condition.SEQUENTIAL
-        and not item.reads.filter(stage=Read.Stage.UNAIDED).exists()
+        and not _unaided_unlocks_ai(session, item)
     ):
         return None
     from inference.models import Prediction
@@ -256,14 +371,20 @@ class CaseView:
     pixels: dict = field(default_factory=dict)
 
 
-def _stage_asked(session: ReadingSession, reads: dict, revisions: bool) -> str | None:
+def _stage_asked(session: ReadingSession, reads: dict, revisions: bool,
+                 ai_seen: bool) -> str | None:
+    """The answer the case asks for now. A revision of the unaided answer is never asked for
+    once the reader has seen the model's output on the case (in any session)."""
     unaided, aided = Read.Stage.UNAIDED, Read.Stage.AIDED
     if session.condition == ReadingSession.Condition.UNAIDED:
-        return unaided if unaided not in reads or revisions else None
+        return unaided if unaided not in reads or (revisions and not ai_seen) else None
     if session.condition == ReadingSession.Condition.AI_AIDED:
         return aided if aided not in reads or revisions else None
     if unaided not in reads:
         return unaided
+    if reads[unaided].indeterminate and not session.study.indeterminate_unlocks_ai:
+        # Complete without an aided answer; the indeterminate answer may still be revised.
+        return unaided if revisions and not ai_seen else None
     return aided if aided not in reads or revisions else None
 
 
@@ -287,12 +408,8 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
         .order_by()
         .values_list("position", "token")
     )
-    counts = items.aggregate(
-        total=Count("id", distinct=True),
-        done=Count(
-            "id", filter=Q(reads__stage=session_final_stage(session=session)), distinct=True
-        ),
-    )
+    counts = {"total": items.count(), "done": items.filter(item_done_q()).count()}
+    ai_seen = AiExposure.objects.filter(reader_id=session.reader_id, image_id=item.image_id)
     prediction = session_prediction(session=session, item=item)
     ai = None
     if prediction is not None:
@@ -314,7 +431,7 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
         number=item.position + 1,
         total=counts["total"],
         n_done=counts["done"],
-        stage=_stage_asked(session, reads, study.revisions_allowed),
+        stage=_stage_asked(session, reads, study.revisions_allowed, ai_seen.exists()),
         reads=reads,
         revisions_allowed=study.revisions_allowed,
         ai=ai,
@@ -352,7 +469,7 @@ def sessions_progress(*, session_ids) -> dict[int, SessionProgress]:
     session_ids = list(session_ids)
     sessions = ReadingSession.objects.filter(pk__in=session_ids).annotate(
         n_items=Count("items", distinct=True),
-        n_done=Count("items", filter=_done_filter(), distinct=True),
+        n_done=_n_done(),
         last=Max("items__reads__submitted_at"),
     )
     final = {s.pk: session_final_stage(session=s) for s in sessions}

@@ -25,8 +25,9 @@ def worklist(request: HttpRequest) -> HttpResponse:
 def session_start(request: HttpRequest, session_token: str) -> HttpResponse:
     """Resume a session at the first case without a final answer in the reader's order."""
     session = selectors.reader_session_get(user=request.user, token=session_token)
-    if not selectors.session_is_open(session=session):
-        return render(request, "readers/session_closed.html", {"session": session})
+    gate = selectors.session_gate(session=session)
+    if not gate.open:
+        return render(request, "readers/session_closed.html", {"session": session, "gate": gate})
     item = selectors.session_next_item(session=session)
     if item is None:
         return render(request, "readers/session_done.html", {"session": session})
@@ -42,7 +43,7 @@ def case_page(request: HttpRequest, session_token: str, case_token: str) -> Http
     )
     if not selectors.session_is_open(session=session):
         return redirect("reading:session", session_token=session.token)
-    view = selectors.session_case_view(session=session, item=item)
+    view = reading_api.shown_case_view(session=session, item=item)
     return render(
         request, "readers/viewer.html",
         {"case": reading_api.case_json(view), "view": view, "session": session},

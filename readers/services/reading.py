@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from readers.models import AuditEvent, Read, ReadingSession, SessionCase
+from readers.models import AiExposure, AuditEvent, Read, ReadingSession, SessionCase
+from readers.selectors import session_gate
 from studies.models import READING_PARTITIONS, Image, Membership, Study
 
 
@@ -74,10 +76,15 @@ def session_create(
     repeat_of: ReadingSession | None = None,
     override_reason: str = "",
     created_by=None,
+    round: int = 1,  # noqa: A002 - the study design's word
 ) -> ReadingSession:
-    """Create one reader's session on ``images`` (default: the study's reading partitions)."""
+    """Create one reader's session on ``images`` (default: the study's reading partitions) in
+    reading round ``round``. It opens for the reader as :func:`readers.selectors.session_gate`
+    says, whatever order sessions are created in."""
     if condition not in ReadingSession.Condition.values:
         raise ReadingError(f"unknown condition {condition!r}")
+    if not 1 <= int(round) <= 99:
+        raise ReadingError(f"round: a reading round is 1..99 (got {round})")
     if not Membership.objects.filter(
         study=study, user=reader, role=Membership.Role.READER
     ).exists():
@@ -118,6 +125,7 @@ def session_create(
         washout_overridden_by=created_by if override_reason else None,
         repeat_of=repeat_of,
         created_by=created_by,
+        round=int(round),
     )
     order = session_order(image_ids, seed=seed, randomise=study.randomise_order)
     SessionCase.objects.bulk_create(
@@ -180,8 +188,6 @@ def read_submit(
     session = item.session
     study = session.study
     comment = (comment or "").strip()
-    if timezone.now() < session.opens_at:
-        raise ReadingError(f"this session opens on {session.opens_at:%Y-%m-%d} (washout)")
     if stage not in _stages_allowed(session.condition):
         raise ReadingError(f"a {session.get_condition_display()} session has no {stage} answer")
     if indeterminate:
@@ -206,24 +212,38 @@ def read_submit(
         raise ReadingError("time on case cannot be negative")
     try:
         with transaction.atomic():
-            # Serialise submits on this case so versions are numbered without gaps or races.
+            # Serialise this reader's submits (the rounds and washout below depend on all of
+            # their reads) and so number versions without gaps or races.
+            get_user_model().objects.select_for_update().filter(pk=session.reader_id).first()
             SessionCase.objects.select_for_update().filter(pk=item.pk).first()
-            stages = dict(
-                Read.objects.filter(item=item)
-                .values_list("stage")
-                .annotate(v=Max("version"))
-            )
-            previous = stages.get(stage, 0)
+            gate = session_gate(session=session)
+            if not gate.open:
+                raise ReadingError(gate.message)
+            latest = {
+                r.stage: r
+                for r in Read.objects.filter(item=item).order_by("stage", "version")
+            }
+            previous = latest[stage].version if stage in latest else 0
             if previous and not study.revisions_allowed:
                 raise ReadingError("this case is already read and the study allows no revisions")
-            if stage == Read.Stage.UNAIDED and stages.get(Read.Stage.AIDED):
-                raise ReadingError("the unaided answer is locked once the AI output was shown")
-            if (
-                stage == Read.Stage.AIDED
-                and session.condition == ReadingSession.Condition.SEQUENTIAL
-                and not stages.get(Read.Stage.UNAIDED)
+            if stage == Read.Stage.UNAIDED and (
+                Read.Stage.AIDED in latest
+                or (previous and AiExposure.objects.filter(
+                    reader_id=session.reader_id, image_id=item.image_id).exists())
             ):
-                raise ReadingError("give the unaided answer first; the AI output follows")
+                raise ReadingError(
+                    "the unaided answer is locked: you have been shown the AI output on this case"
+                )
+            sequential = session.condition == ReadingSession.Condition.SEQUENTIAL
+            if stage == Read.Stage.AIDED and sequential:
+                first = latest.get(Read.Stage.UNAIDED)
+                if first is None:
+                    raise ReadingError("give the unaided answer first; the AI output follows")
+                if first.indeterminate and not study.indeterminate_unlocks_ai:
+                    raise ReadingError(
+                        "your unaided answer is indeterminate: this case is complete without an "
+                        "AI-aided answer (the study does not show the AI output after one)"
+                    )
             read = Read.objects.create(
                 item=item, stage=stage, version=previous + 1, label=label,
                 confidence=confidence, indeterminate=bool(indeterminate), comment=comment,
@@ -236,6 +256,20 @@ def read_submit(
             raise
         return SubmitResult(existing, created=False)
     return SubmitResult(read, created=True)
+
+
+def ai_exposure_record(*, session: ReadingSession, item: SessionCase) -> None:
+    """Record that the reader is being shown the model's output on ``item``'s case (the first
+    time counts; later calls change nothing). From then on their unaided answer on the case is
+    locked in every session (:func:`read_submit`)."""
+    if AiExposure.objects.filter(reader_id=session.reader_id, image_id=item.image_id).exists():
+        return
+    try:
+        with transaction.atomic():
+            AiExposure.objects.create(reader_id=session.reader_id, image_id=item.image_id,
+                                      session=session, first_shown_at=timezone.now())
+    except IntegrityError:
+        pass  # a concurrent request recorded it first: the earlier time stands
 
 
 # --- Coordinator interventions, each with an audit record.
@@ -362,21 +396,22 @@ def _attach_model_version(*, sessions: list[ReadingSession], condition: str, mod
 
 def sessions_create_audited(*, study: Study, readers, name: str, condition: str, by,
                             base_seed: int | None = None, partitions=READING_PARTITIONS,
-                            override_reason: str = "", model_version=None) -> list[ReadingSession]:
+                            override_reason: str = "", model_version=None,
+                            round: int = 1) -> list[ReadingSession]:  # noqa: A002
     """:func:`sessions_create_bulk` for coordinators (command, admin form), with an audit
     record naming who created which sessions and any washout override. AI-aided sessions need
     ``model_version`` (an ``inference.ModelVersion`` with a prediction for every case)."""
     with transaction.atomic():
         sessions = sessions_create_bulk(
             study=study, readers=readers, name=name, condition=condition, base_seed=base_seed,
-            partitions=partitions, override_reason=override_reason, created_by=by,
+            partitions=partitions, override_reason=override_reason, created_by=by, round=round,
         )
         _attach_model_version(sessions=sessions, condition=condition, model_version=model_version)
         AuditEvent.objects.create(
             action=AuditEvent.Action.SESSIONS_CREATE, study=study, actor=by,
             reason=override_reason or f"sessions {name!r} created",
             details={
-                "name": name, "condition": condition, "base_seed": base_seed,
+                "name": name, "condition": condition, "round": round, "base_seed": base_seed,
                 "partitions": list(partitions),
                 "sessions": {s.reader.get_username(): s.pk for s in sessions},
                 "washout_override": override_reason,

@@ -13,31 +13,8 @@ from readers import selectors
 from readers.models import Read, ReadingSession
 from readers.services.reading import ReadingError, read_submit, session_create, sessions_create_bulk
 from studies import selectors as study_selectors
-from studies.models import Membership
-from studies.services.partitions import study_partition
-from tests.studies.factories import make_case
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cast(study, django_user_model):
-    users = {}
-    for name, role in [("alice", "reader"), ("bob", "reader"), ("rachel", "researcher")]:
-        users[name] = django_user_model.objects.create_user(name, password=f"pw-{name}-123")
-        Membership.objects.create(study=study, user=users[name], role=role)
-    users["charlie"] = django_user_model.objects.create_user("charlie", password="pw-charlie-1")
-    return users
-
-
-@pytest.fixture
-def reading_study(study, site, external_site):
-    for n in range(40):
-        make_case(study=study, site=site, patient=f"P{n}", label=["A", "B", "C1", "C2"][n % 4])
-    for n in range(8):
-        make_case(study=study, site=external_site, patient=f"E{n}", label="C2")
-    study_partition(study=study, seed=4)
-    return study
 
 
 def _alice_session(study, cast):
@@ -302,6 +279,10 @@ def test_revisions_turn_an_indeterminate_read_into_a_graded_one_and_back(reading
 def test_an_indeterminate_unaided_answer_is_locked_before_the_ai_output_like_a_graded_one(
     reading_study, cast
 ):
+    # A study that lets an indeterminate unaided answer unlock the AI output (issue 15 S7: off
+    # by default, see the security tests).
+    reading_study.indeterminate_unlocks_ai = True
+    reading_study.save()
     session = session_create(
         study=reading_study, reader=cast["alice"], name="Seq", condition="sequential_ai"
     )

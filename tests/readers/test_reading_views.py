@@ -326,9 +326,11 @@ def test_session_prediction_shows_the_model_output_only_when_the_session_allows_
 def test_a_sequential_session_shows_the_ai_output_after_the_unaided_answer(
     tmp_path, client, rs
 ):
+    # Alice reads these cases in one sequential session: her unaided session on the same cases
+    # would come first (an AI-showing session waits for the unaided one of its round).
+    rs.session("alice").delete()
     session = session_create(
         study=rs.study, reader=rs.users["alice"], name="Seq", condition="sequential_ai",
-        override_reason="test",
     )
     item = session.items.order_by("position").first()
     heat = media_path("heatmaps/h.npy")
@@ -547,12 +549,16 @@ def test_a_revision_turns_an_indeterminate_answer_into_a_graded_one_where_allowe
     assert back.json()["case"]["reads"]["unaided"]["indeterminate"] is True
 
 
-def test_an_indeterminate_unaided_answer_unlocks_the_ai_output_in_a_sequential_session(
+def test_an_indeterminate_unaided_answer_unlocks_the_ai_output_where_the_study_says_so(
     client, rs
 ):
+    rs.study.indeterminate_unlocks_ai = True  # off by default (issue 15 S7)
+    rs.study.save()
+    # Alice reads these cases in one sequential session: her unaided session on the same cases
+    # would come first (an AI-showing session waits for the unaided one of its round).
+    rs.session("alice").delete()
     session = session_create(
         study=rs.study, reader=rs.users["alice"], name="Seq", condition="sequential_ai",
-        override_reason="test",
     )
     item = session.items.order_by("position").first()
     mv = _prediction_for(item)

@@ -1,7 +1,12 @@
 """Create reading sessions in bulk: readers × the study's reading cases, one session each.
 
     manage.py create_sessions --study onfh-demo --readers alice,bob --condition unaided \
-        --name "Round 1" [--partitions test,external] [--seed 7] [--override-washout REASON]
+        --name "Round 1" [--round 1] [--partitions test,external] [--seed 7] \
+        [--override-washout REASON]
+
+A round-2 session opens for each reader when they have finished their round-1 session and the
+study's washout has passed since their last read in it: rounds can be created ahead, together,
+in any order.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from readers.models import ReadingSession
+from readers.selectors import session_gate
 from readers.services.reading import ReadingError, sessions_create_audited
 from studies.models import READING_PARTITIONS, Partition, Study
 
@@ -24,6 +30,11 @@ class Command(BaseCommand):
             "--condition", required=True, choices=ReadingSession.Condition.values
         )
         parser.add_argument("--name", required=True, help="session name shown to readers")
+        parser.add_argument(
+            "--round", type=int, default=1,
+            help="reading round (default 1): a session opens for its reader once they have "
+            "finished their sessions of earlier rounds and the washout has passed",
+        )
         parser.add_argument(
             "--partitions", default=",".join(READING_PARTITIONS),
             help="comma-separated partitions to read (default: test,external)",
@@ -66,18 +77,19 @@ class Command(BaseCommand):
                 study=study, readers=readers, name=options["name"],
                 condition=options["condition"], by=by, base_seed=options["seed"],
                 partitions=partitions, override_reason=options["override_washout"],
-                model_version=model_version,
+                model_version=model_version, round=options["round"],
             )
         except ReadingError as exc:
             raise CommandError(str(exc)) from None
         for s in sessions:
-            opens = "open now" if s.opens_at <= s.created_at else f"opens {s.opens_at:%Y-%m-%d}"
+            gate = session_gate(session=s)
+            opens = "open now" if gate.open else gate.message.replace("This session ", "")
             self.stdout.write(
                 f"{s.reader.get_username():<16} {s.items.count():>5} cases  {opens}  "
                 f"/read/{s.token}/"
             )
         self.stdout.write(f"Created {len(sessions)} sessions {options['name']!r} "
-                          f"({options['condition']}) in {study.slug}.")
+                          f"({options['condition']}, round {options['round']}) in {study.slug}.")
 
     def _model_version(self, prefix: str):
         if not prefix:
