@@ -115,6 +115,7 @@ class Duplicate:
     result: FileResult
     label: str
     label_source: str
+    note: str = ""  # what the duplicate repaired (files of the case that had gone missing)
 
 
 @dataclass

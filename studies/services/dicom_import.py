@@ -143,13 +143,12 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     if existing is not None:
         result.status, result.case = DUPLICATE, existing
         result.reason = duplicate_reason(existing, ctx.labels.get(existing), label, False)
+        restored = []
         if ctx.by_hash.get(digest) == existing:
             restored = _restore_existing(
                 existing, digest, payload, image=image, fields=fields, ctx=ctx
             )
-            if restored:
-                result.reason = "; ".join([result.reason, *restored])
-        return Duplicate(result, label, label_source)
+        return Duplicate(result, label, label_source, note="; ".join(restored))
     pending = ctx.pending_by_hash.get(digest) or ctx.pending_by_uid.get(new_uid)
     if pending is not None:
         result.status = DUPLICATE
@@ -305,6 +304,9 @@ def import_dicom_files(
                 if not _disk_full(exc):
                     raise
                 stopped = stopped or _disk_full_reason(exc)
+            for duplicate in duplicates:
+                if duplicate.note:
+                    duplicate.result.reason = f"{duplicate.result.reason}; {duplicate.note}"
             if stopped:
                 break
             _update_batch(batch, results, finished=False)
