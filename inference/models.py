@@ -124,6 +124,18 @@ class InferenceJob(CeleryTracked):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Times a worker started on the job (a redelivery adds one)."
     )
+    # The lease (issue 15 R1): the running task renews heartbeat_at; a job silent for a whole
+    # READERBENCH_JOB_LEASE_SECONDS lost its worker and is queued again or failed by the sweep.
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="The Celery worker running (or last to run) it."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time the running task said it was alive."
+    )
+    redeliveries = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the sweep queued it again after its worker was lost "
+        "(back to 0 when its owner retries it).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

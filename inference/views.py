@@ -59,18 +59,27 @@ def job_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     study = selectors.study_for_researcher(user=request.user, slug=slug)
+    # Reading the page is one of the times a job whose worker died is found (issue 15 R1).
+    services.inference_jobs_sweep(study=study)
     job = selectors.inference_job_get(study=study, pk=pk)
     timings = [(k, float((job.timings or {}).get(k, 0.0))) for k in services.TIMING_KEYS]
-    return render(request, "inference/job.html", {"study": study, "job": job,
-                                                  "timings": timings})
+    return render(request, "inference/job.html", {
+        "study": study, "job": job, "timings": timings,
+        "can_retry": not services.lease_alive(job),
+    })
 
 
 @login_required
 @require_POST
 def job_retry(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Queue any job that is not running again (failed, done, queued, or running on a worker
+    that died); only its missing cases are run."""
     study = selectors.study_for_researcher(user=request.user, slug=slug)
     job = selectors.inference_job_get(study=study, pk=pk)
-    if job.status == job.Status.FAILED:
+    try:
         services.inference_job_retry(job=job)
+    except services.InferenceError as exc:
+        messages.error(request, str(exc))
+    else:
         messages.info(request, f"Job #{job.pk} queued again; only missing cases are run.")
     return redirect("inference:job", slug=study.slug, pk=job.pk)

@@ -18,8 +18,10 @@ from inference.services.jobs import (
     inference_job_enqueue,
     inference_job_retry,
     inference_job_run,
+    inference_jobs_sweep,
     study_cases_select,
 )
+from inference.services.leases import lease_alive
 from inference.services.training import (
     AUGMENTATIONS,
     REPORTED_PARTITIONS,
@@ -34,6 +36,7 @@ from inference.services.versions import (
     model_version_card,
     model_version_register,
     model_version_register_shipped,
+    model_version_weights_problem,
     shipped_model_files,
 )
 
@@ -41,7 +44,8 @@ __all__ = [
     "AUGMENTATIONS", "HEATMAPS_DIR", "MODELS_DIR", "REPORTED_PARTITIONS",
     "SHIPPED_DIR", "TIMING_KEYS", "TRAINING_PARTITIONS", "_PREDICTORS", "InferenceError",
     "inference_job_create", "inference_job_enqueue", "inference_job_retry", "inference_job_run",
-    "media_path", "model_version_card", "model_version_register",
-    "model_version_register_shipped", "shipped_model_files", "study_cases_select",
+    "inference_jobs_sweep", "lease_alive", "media_path", "model_version_card",
+    "model_version_register", "model_version_register_shipped", "model_version_weights_problem",
+    "shipped_model_files", "study_cases_select",
     "study_labelled_cases", "training_run_create", "training_run_execute",
 ]

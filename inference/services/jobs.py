@@ -6,10 +6,12 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.celery import enqueue_on_commit
@@ -23,6 +25,7 @@ from inference.services.common import (
     _chunks,
     media_path,
 )
+from inference.services.leases import heartbeat, inline_worker_name, lease_alive, lease_seconds
 from inference.services.versions import _predictor_for, model_version_card
 from studies.models import READING_PARTITIONS, Image, Partition, Study
 
@@ -130,13 +133,77 @@ def inference_job_enqueue(*, job_id: int) -> None:
 
 
 def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
-    """Queue a failed (or stuck) job again; only the cases without a prediction are run."""
-    InferenceJob.objects.filter(pk=job.pk).update(
-        status=InferenceJob.Status.QUEUED, error="", n_failed=0, finished_at=None
-    )
-    inference_job_enqueue(job_id=job.pk)
+    """Queue a job again, whatever its state, unless a live worker is running it; only the
+    cases without a prediction are run (a done job with nothing missing ends done at once).
+
+    A job marked running whose lease expired (its worker died) counts as not running."""
+    with transaction.atomic():
+        current = InferenceJob.objects.select_for_update().get(pk=job.pk)
+        if lease_alive(current):
+            last = current.heartbeat_at or current.started_at
+            raise InferenceError(
+                f"job #{current.pk} is running on {current.worker or 'a worker'} (last heartbeat "
+                f"{int((timezone.now() - last).total_seconds())} s ago); retry it once it "
+                f"stops, or after {lease_seconds()} s without a heartbeat"
+            )
+        InferenceJob.objects.filter(pk=job.pk).update(
+            status=InferenceJob.Status.QUEUED, error="", n_failed=0, finished_at=None,
+            redeliveries=0,
+        )
+        inference_job_enqueue(job_id=job.pk)
     job.refresh_from_db()
     return job
+
+
+def inference_jobs_sweep(*, study: Study | None = None, restarted_worker: str = "") -> list[int]:
+    """Find running jobs whose worker is gone and queue each again, or fail it once it was
+    queued again ``READERBENCH_JOB_MAX_REDELIVERIES`` times; the ids of the jobs handled.
+
+    Gone: no heartbeat for a whole lease, or (``restarted_worker``, given by a worker as it
+    starts) last run by a worker of this very name, which cannot still be running it. Each
+    change is a compare-and-set on the heartbeat seen, so two sweepers (every worker sweeps)
+    never both act on a job, and a worker that beats again meanwhile keeps it."""
+    now = timezone.now()
+    expired = now - timedelta(seconds=lease_seconds())
+    stale = Q(heartbeat_at__lt=expired) | Q(heartbeat_at__isnull=True, started_at__lt=expired)
+    if restarted_worker:
+        stale |= Q(worker=restarted_worker)
+    jobs = InferenceJob.objects.filter(stale, status=InferenceJob.Status.RUNNING)
+    if study is not None:
+        jobs = jobs.filter(study=study)
+    handled = []
+    for job in jobs.only("pk", "worker", "heartbeat_at", "started_at", "redeliveries",
+                         "model_version_id", "case_ids", "n_total"):
+        if _requeue_lost(job, now=now):
+            handled.append(job.pk)
+    return handled
+
+
+def _requeue_lost(job: InferenceJob, *, now) -> bool:
+    last = job.heartbeat_at or job.started_at
+    seen = (Q(heartbeat_at=job.heartbeat_at) if job.heartbeat_at is not None
+            else Q(heartbeat_at__isnull=True))
+    claim = InferenceJob.objects.filter(seen, pk=job.pk, status=InferenceJob.Status.RUNNING)
+    lost = (f"its worker {job.worker or '(unknown)'} stopped answering (last heartbeat "
+            f"{last:%Y-%m-%d %H:%M:%S} UTC)" if last else "its worker never started it")
+    if job.redeliveries >= settings.READERBENCH_JOB_MAX_REDELIVERIES:
+        done = min(_count_done(job), job.n_total)
+        changed = claim.update(
+            status=InferenceJob.Status.FAILED, finished_at=now, n_done=done,
+            error=f"{lost}, and it was already queued again {job.redeliveries} time(s); "
+                  "retry it (only the missing cases are run)",
+        )
+        if changed:
+            logger.error("inference job %s failed: %s", job.pk, lost)
+        return bool(changed)
+    changed = claim.update(
+        status=InferenceJob.Status.QUEUED, redeliveries=F("redeliveries") + 1,
+        error=f"{lost}; queued again automatically",
+    )
+    if changed:
+        logger.warning("inference job %s: %s; queued again", job.pk, lost)
+        inference_job_enqueue(job_id=job.pk)
+    return bool(changed)
 
 
 def _missing_case_ids(job: InferenceJob) -> list[int]:
@@ -262,7 +329,7 @@ def _fail(job: InferenceJob, message: str, *, n_failed: int | None = None) -> In
     return job
 
 
-def inference_job_run(*, job_id: int) -> InferenceJob | None:
+def inference_job_run(*, job_id: int, worker: str = "") -> InferenceJob | None:
     """Run a job: predict every requested case that has no prediction of the job's model
     version yet, batch by batch, writing predictions, progress and timings after each batch.
 
@@ -272,9 +339,11 @@ def inference_job_run(*, job_id: int) -> InferenceJob | None:
     ``failed`` with every failing case and its reason in ``error``. If every case of a batch
     fails (a broken model, say), the job stops there. Errors never propagate: they are stored
     on the job, where the researcher sees them.
-    """
-    from inference.engine.transforms import Preprocess
 
+    ``worker`` (the Celery worker's name) takes the job's lease, renewed while it runs
+    (:mod:`inference.services.leases`); a job that another live worker holds is left to it.
+    """
+    worker = worker or inline_worker_name()
     with transaction.atomic():
         job = InferenceJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
@@ -284,10 +353,23 @@ def inference_job_run(*, job_id: int) -> InferenceJob | None:
             return job
         if job.status == InferenceJob.Status.FAILED and job.finished_at is not None:
             return job  # a failed job runs again only through inference_job_retry
+        if job.worker and job.worker != worker and lease_alive(job):
+            logger.info("inference job %s is running on %s; this copy of the task stops",
+                        job_id, job.worker)
+            return job
         job.status = InferenceJob.Status.RUNNING
         job.started_at = job.started_at or timezone.now()
+        job.heartbeat_at = timezone.now()
+        job.worker = worker[:255]
         job.attempts += 1
-        job.save(update_fields=["status", "started_at", "attempts"])
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"])
+    with heartbeat(job_id=job.pk, worker=job.worker):
+        return _run(job)
+
+
+def _run(job: InferenceJob) -> InferenceJob:
+    from inference.engine.transforms import Preprocess
+
     version = job.model_version
     timings = {key: float(job.timings.get(key, 0.0)) for key in TIMING_KEYS}
     try:

@@ -48,6 +48,8 @@ def model_version_register(
     sha = weights_sha256(path)
     existing = ModelVersion.objects.filter(sha256=sha).first()
     if existing is not None:
+        if model_version_weights_problem(model_version=existing):
+            _store_weights(path, media_path(existing.weights_file))  # the original heals it
         return existing, False
     if card.weights_sha256 and card.weights_sha256 != sha:
         raise WeightsError(
@@ -59,15 +61,7 @@ def model_version_register(
     name_in_media = f"{MODELS_DIR}/{sha}.pt"
     target = media_path(name_in_media)
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".pt", dir=target.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _store_weights(path, target)
     label = name or f"{card.architecture}-{card.input_size}px-{sha[:12]}"
     try:
         with transaction.atomic():
@@ -89,6 +83,39 @@ def model_version_register(
     return version, True
 
 
+def _store_weights(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically (a temporary file, then a rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".pt", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_version_weights_problem(*, model_version: ModelVersion) -> str | None:
+    """What is wrong with the stored weights of ``model_version`` (missing, unreadable, or a
+    SHA-256 other than the registered one), or ``None`` when they are the registered ones."""
+    path = media_path(model_version.weights_file)
+    where = f"the stored weights of model {model_version.short_sha} ({model_version.weights_file})"
+    fix = ("import the original weights file again (manage.py import_model) to restore "
+           "them; manage.py repair_storage lists every model version affected")
+    if not path.is_file():
+        return f"{where} are missing; {fix}"
+    try:
+        actual = weights_sha256(path)
+    except WeightsError as exc:
+        return f"{where} cannot be read ({exc}); {fix}"
+    if actual != model_version.sha256:
+        return (f"{where} do not match the registered SHA-256: the file has {actual}, the "
+                f"model version is {model_version.sha256}; the file was corrupted or replaced "
+                f"after registration; {fix}")
+    return None
+
+
 def model_version_card(*, model_version: ModelVersion) -> ModelCard:
     return ModelCard.from_dict(model_version.card)
 
@@ -107,8 +134,12 @@ def _predictor_for(model_version: ModelVersion, *, batch_size: int):
     key = (model_version.sha256, str(device))
     predictor = _PREDICTORS.get(key)
     if predictor is None:
+        problem = model_version_weights_problem(model_version=model_version)
+        if problem:  # before torch reads it: a corrupt file gets this message, not torch's hint
+            raise WeightsError(problem)
         card = model_version_card(model_version=model_version)
-        model = load_model(media_path(model_version.weights_file), card, map_location=device)
+        model = load_model(media_path(model_version.weights_file), card, map_location=device,
+                           verify_sha256=False)  # just checked against the registered SHA-256
         predictor = Predictor(model, device=device, batch_size=batch_size)
         _PREDICTORS.clear()  # keep one model resident: GPU memory is the scarce resource
         _PREDICTORS[key] = predictor
