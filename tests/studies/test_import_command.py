@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from io import StringIO
 
+import pydicom
 import pytest
 from django.core.management import CommandError, call_command
+from pydicom.encaps import encapsulate
 
 from studies.labels import default_label_scheme
 from studies.models import Image, ImportBatch, Site, Study
-from tests.studies.dicom_files import write_mr
+from studies.services.dicom_import import import_dicom_files
+from tests.studies.dicom_files import mr_dataset, write_mr
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +143,23 @@ def test_a_progress_bar_is_drawn_on_a_terminal(tmp_path, study, site, monkeypatc
     call_command("import_dicom", str(path), "--study", "onfh", "--site", "SITE1",
                  stdout=StringIO())  # fmt: skip
     assert "1/1 files" in terminal.getvalue()
+
+
+def test_decoder_tracebacks_stay_off_the_terminal_for_files_rejected_cleanly(
+    tmp_path, study, site, caplog
+):
+    good = write_mr(tmp_path / "a.dcm")
+    ds = mr_dataset(instance="rle")  # RLE Lossless whose segment count is wrong
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.RLELossless
+    ds.PixelData = encapsulate([b"\x01\0\0\0" + b"\0" * 60 + b"garbage"])
+    bad = tmp_path / "bad_rle.dcm"
+    ds.save_as(bad, enforce_file_format=True)
+    caplog.set_level(logging.DEBUG)
+    text, err = import_dicom(bad, good, "--study", "onfh", "--site", "SITE1")
+    assert "bad_rle.dcm: pixel data cannot be decoded" in text
+    assert "1 imported, 0 duplicates, 1 rejected" in text
+    assert [r for r in caplog.records if r.name.startswith("pydicom")] == []
+    assert err == ""
+    # Outside the command, the same file makes pydicom log its traceback (the test can fail).
+    import_dicom_files(paths=[bad], study=study, site=site)
+    assert any(r.name.startswith("pydicom") and r.exc_info for r in caplog.records)
