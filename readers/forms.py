@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import MaxValueValidator
 
 from readers.models import Read, ReadingSession
 from studies.models import READING_PARTITIONS, Membership, Partition, Study
@@ -14,31 +13,75 @@ MAX_TIME_MS = 24 * 3600 * 1000
 
 class ReadSubmitForm(forms.Form):
     """A graded read (``label`` and ``confidence``) or an indeterminate one (``indeterminate``
-    true, no label, the reason in ``comment``; any confidence is dropped)."""
+    true, no label, the reason in ``comment``; any confidence is dropped).
 
-    stage = forms.ChoiceField(choices=Read.Stage.choices)
+    Every error message names its field and what the field accepts, so that the viewer can
+    show it next to the field and a script author can fix the request from the message alone.
+    """
+
+    stage = forms.ChoiceField(
+        choices=Read.Stage.choices,
+        error_messages={
+            "required": "Stage is required: 'unaided' or 'aided'.",
+            "invalid_choice": "Stage must be 'unaided' or 'aided' (got %(value)r).",
+        },
+    )
     indeterminate = forms.BooleanField(required=False)
-    label = forms.CharField(max_length=32, required=False)
-    confidence = forms.IntegerField(min_value=0, required=False)
-    comment = forms.CharField(max_length=2000, required=False)
-    time_ms = forms.IntegerField(min_value=0, max_value=MAX_TIME_MS)
-    request_id = forms.UUIDField()
+    label = forms.CharField(
+        max_length=32, required=False,
+        error_messages={"max_length": "Class must be at most %(limit_value)d characters."},
+    )
+    confidence = forms.IntegerField(required=False)  # its range is the study's: __init__
+    comment = forms.CharField(
+        max_length=2000, required=False,
+        error_messages={
+            "max_length": "Comment must be at most %(limit_value)d characters "
+            "(it has %(show_value)d)."
+        },
+    )
+    time_ms = forms.IntegerField(
+        min_value=0, max_value=MAX_TIME_MS,
+        error_messages={
+            "required": f"Time on case (time_ms) is required: 0 to {MAX_TIME_MS} ms.",
+            "invalid": f"Time on case (time_ms) must be a whole number of ms, 0 to {MAX_TIME_MS}.",
+            "min_value": f"Time on case (time_ms) must be 0 to {MAX_TIME_MS} ms.",
+            "max_value": f"Time on case (time_ms) must be 0 to {MAX_TIME_MS} ms.",
+        },
+    )
+    request_id = forms.UUIDField(
+        error_messages={
+            "required": "Request id (request_id) is required: a UUID made by the client.",
+            "invalid": "Request id (request_id) must be a UUID.",
+        }
+    )
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
         self.study = study
-        self.fields["confidence"].validators.append(MaxValueValidator(study.confidence_max))
+        self.fields["confidence"].error_messages["invalid"] = (
+            f"Confidence must be {self._confidence_range()}."
+        )
+
+    def _confidence_range(self) -> str:
+        return f"a whole number from 0 to {self.study.confidence_max}"
+
+    def clean_confidence(self) -> int | None:
+        confidence = self.cleaned_data["confidence"]
+        if confidence is not None and not 0 <= confidence <= self.study.confidence_max:
+            raise forms.ValidationError(
+                f"Confidence must be {self._confidence_range()} (got {confidence})."
+            )
+        return confidence
 
     def clean_label(self) -> str:
         label = self.cleaned_data["label"]
+        codes = ", ".join(self.study.label_codes)
         if label and self.cleaned_data.get("indeterminate"):
             raise forms.ValidationError(
-                f"an indeterminate read has no class (got {label!r}): leave the label empty"
+                f"Class must be empty for an indeterminate read (got {label!r})."
             )
         if label and label not in self.study.label_codes:
-            raise forms.ValidationError(
-                f"{label!r} is not a class of this study; expected one of {self.study.label_codes}"
-            )
+            raise forms.ValidationError(f"Class must be one of {codes} (got {label!r}).")
         return label
 
     def clean(self):
@@ -47,18 +90,18 @@ class ReadSubmitForm(forms.Form):
             if not (data.get("comment") or "").strip() and "comment" not in self.errors:
                 self.add_error(
                     "comment",
-                    "Give the reason the case cannot be graded (e.g. motion artefact, "
-                    "wrong slice).",
+                    "Reason (comment) is required for an indeterminate read: say why the case "
+                    "cannot be graded (e.g. motion artefact, wrong slice).",
                 )
             data["confidence"] = None
             return data
         if not data.get("label") and "label" not in self.errors:
             self.add_error(
-                "label", f"Choose a class ({', '.join(self.study.label_codes)}), or mark the "
-                "case indeterminate with a reason."
+                "label", f"Class is required: one of {', '.join(self.study.label_codes)}, or "
+                "mark the case indeterminate with a reason."
             )
         if data.get("confidence") is None and "confidence" not in self.errors:
-            self.add_error("confidence", "This field is required.")
+            self.add_error("confidence", f"Confidence is required: {self._confidence_range()}.")
         return data
 
 

@@ -1,6 +1,7 @@
 // ReaderBench viewer: 16-bit pixels with window/level in the browser, zoom, pan, invert, fit;
-// grading by keyboard; "cannot grade" (an indeterminate read with its reason); active time on
-// case; idempotent submits; the next case prefetched.
+// grading by keyboard (class key, confidence digits, Enter submits and moves on); "cannot
+// grade" (an indeterminate read with its reason); unsaved answers kept as drafts and never left
+// without asking; active time on case; idempotent submits; the next case prefetched.
 // Plain JavaScript, no build step. Everything it knows about a case comes from the reading API.
 (() => {
   "use strict";
@@ -63,12 +64,14 @@
     const response = await fetch(apiBase + path, { credentials: "same-origin", ...options });
     if (!response.ok) {
       let message = `${response.status} ${response.statusText}`;
+      let fields = null;
       try {
         const body = await response.json();
-        if (body.error) message = body.error.message;
+        if (body.error) ({ message, fields = null } = body.error);
       } catch (_) { /* not JSON */ }
       const err = new Error(message);
       err.status = response.status;
+      err.fields = fields; // per-field messages of a refused submit: shown next to each field
       throw err;
     }
     return response;
@@ -252,12 +255,28 @@
     el.textContent = text;
     el.classList.toggle("error", isError);
   }
+  // Errors that belong to one field are shown next to it (and named in it).
+  const fieldErrorIds = { label: "error-class", confidence: "error-confidence", comment: "error-comment" };
+  function fieldError(field, text) {
+    const id = fieldErrorIds[field];
+    if (!id) return false;
+    const el = $(id);
+    el.textContent = text;
+    el.hidden = !text;
+    if (field === "confidence") $("confidence").setAttribute("aria-invalid", String(Boolean(text)));
+    return true;
+  }
+  function clearFieldErrors() {
+    for (const field of Object.keys(fieldErrorIds)) fieldError(field, "");
+  }
+  const confidenceRange = () => `0–${kase.confidence_max}`;
   const stageName = { unaided: "unaided", aided: "with the AI output" };
   function renderPanel() {
     const labels = kase.labels;
-    $("n-classes").textContent = labels.length;
-    $("confidence-max").textContent = kase.confidence_max;
+    for (const el of document.querySelectorAll(".n-classes")) el.textContent = labels.length;
+    for (const el of document.querySelectorAll(".confidence-max")) el.textContent = kase.confidence_max;
     $("confidence").max = kase.confidence_max;
+    $("confidence-slider").max = kase.confidence_max;
     const classes = $("classes");
     classes.replaceChildren(...labels.map((c, i) => {
       const b = document.createElement("button");
@@ -291,7 +310,7 @@
     $("stage-title").textContent = asked
       ? (kase.reads[asked] ? `Revise your answer (${stageName[asked]})` : `Your answer (${stageName[asked]})`)
       : "Answered";
-    for (const id of ["confidence", "comment", "submit", "cannot-grade"]) $(id).disabled = !asked;
+    for (const id of ["confidence", "confidence-slider", "comment", "submit", "cannot-grade"]) $(id).disabled = !asked;
     if (!asked) closeReasons();
     classes.classList.toggle("disabled", !asked);
     const answers = Object.values(kase.reads).map((r) =>
@@ -326,12 +345,65 @@
     document.title = `Case ${kase.number} of ${kase.total} · ${kase.session_name}`;
     updateStatus();
   }
+
+  // --- the answer being given: class, confidence (digits, arrows, slider or box), comment,
+  // or a reason the case cannot be graded. Any change makes it "unsaved": it is kept as a draft
+  // (restored when the reader comes back to the case) until it is submitted, and moving away
+  // asks first.
+  let dirty = false;
+  let confDigits = null; // digits typed after the class key; null: digits pick a class
+  function setConfidence(value) {
+    const text = value === null ? "" : String(value);
+    $("confidence").value = text;
+    $("confidence-slider").value = value === null ? String(Math.round(kase.confidence_max / 2)) : text;
+    $("confidence-slider").classList.toggle("unset", value === null);
+    fieldError("confidence", "");
+  }
+  function hasAnswer() {
+    return Boolean(selected || $("confidence").value !== "" || $("comment").value.trim() ||
+      (reasonsOpen && (reasonInputs().some((r) => r.checked) || $("reason-details").value.trim())));
+  }
+  function changed() {
+    dirty = Boolean(kase.stage) && hasAnswer();
+    if (dirty) saveDraft(); else dropDraft();
+  }
   function choose(code) {
     if (!kase.stage) return;
     closeReasons();
     selected = code;
+    confDigits = ""; // the digits that follow are the confidence
     for (const b of $("classes").children) b.setAttribute("aria-checked", String(b.dataset.code === code));
+    $("entry-hint").hidden = false;
+    fieldError("label", "");
     say("");
+    changed();
+  }
+  function typeDigit(d) {
+    // After the class key: one digit is tenths of the scale (8 → 80 of 100), more digits are
+    // the number as typed (8 5 → 85, 1 0 0 → 100); a digit that would leave the scale starts
+    // the number over, so the box always shows what Enter will submit.
+    const max = kase.confidence_max;
+    let digits = confDigits + d;
+    const valueOf = (s) => (s.length === 1 && max >= 10 ? Math.round((Number(s) * max) / 10) : Number(s));
+    if (valueOf(digits) > max || digits.length > String(max).length) digits = d;
+    if (valueOf(digits) > max) {
+      fieldError("confidence", `Confidence must be ${confidenceRange()} (typed ${d}).`);
+      return;
+    }
+    confDigits = digits;
+    setConfidence(valueOf(digits));
+    changed();
+  }
+  function eraseDigit() {
+    confDigits = confDigits.slice(0, -1);
+    const max = kase.confidence_max;
+    setConfidence(confDigits === "" ? null : (confDigits.length === 1 && max >= 10
+      ? Math.round((Number(confDigits) * max) / 10) : Number(confDigits)));
+    changed();
+  }
+  function endDigits() {
+    confDigits = null;
+    $("entry-hint").hidden = true;
   }
   function nudgeConfidence(direction) {
     if (!kase.stage) return;
@@ -339,17 +411,69 @@
     const max = kase.confidence_max;
     const step = Math.max(1, Math.round(max / 20));
     const current = input.value === "" ? Math.round(max / 2) - direction * step : Number(input.value);
-    input.value = String(Math.min(max, Math.max(0, current + direction * step)));
+    setConfidence(Math.min(max, Math.max(0, current + direction * step)));
+    confDigits = selected ? "" : null;
+    changed();
   }
   function startStage() {
     selected = null;
     requestId = uuid4();
-    $("confidence").value = "";
+    setConfidence(null);
     $("comment").value = "";
     closeReasons();
     for (const r of document.querySelectorAll("input[name=reason]")) r.checked = false;
     $("reason-details").value = "";
+    endDigits();
+    clearFieldErrors();
+    dirty = false;
     timer.start();
+  }
+
+  // --- drafts: the unsaved answer per case and stage, for this tab only (sessionStorage: it
+  // survives a reload, not the closing of the tab, and is never shared with another tab)
+  const draftKey = () => `readerbench-draft:${kase.session_token}:${kase.token}:${kase.stage}`;
+  function saveDraft() {
+    if (!kase.stage) return;
+    const reason = reasonInputs().find((r) => r.checked);
+    try {
+      sessionStorage.setItem(draftKey(), JSON.stringify({
+        label: selected, confidence: $("confidence").value, comment: $("comment").value,
+        reasons: reasonsOpen, reason: reason ? reason.value : null, details: $("reason-details").value,
+        request_id: requestId,
+      }));
+    } catch (_) { /* storage full or off: the leave prompt still guards the answer */ }
+  }
+  function dropDraft() {
+    try { sessionStorage.removeItem(draftKey()); } catch (_) { /* nothing kept */ }
+  }
+  function restoreDraft() {
+    let draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(draftKey()) || "null"); } catch (_) { draft = null; }
+    if (!draft || !kase.stage) return false;
+    if (draft.request_id) requestId = draft.request_id; // a draft sent before is stored once
+    if (draft.reasons) {
+      openReasons();
+      const input = reasonInputs().find((r) => r.value === draft.reason);
+      if (input) input.checked = true;
+      $("reason-details").value = draft.details || "";
+    } else if (draft.label && kase.labels.some((c) => c.code === draft.label)) {
+      choose(draft.label);
+    }
+    setConfidence(draft.confidence === "" || draft.confidence === null ? null : Number(draft.confidence));
+    $("comment").value = draft.comment || "";
+    endDigits();
+    dirty = true;
+    saveDraft();
+    return true;
+  }
+  function describeAnswer() {
+    if (reasonsOpen) {
+      const r = reasonText();
+      return r.text ? `cannot grade (${r.text})` : "cannot grade";
+    }
+    const parts = [selected || "no class"];
+    if ($("confidence").value !== "") parts.push(`confidence ${$("confidence").value}`);
+    return parts.join(", ");
   }
 
   // --- "cannot grade": an indeterminate read, with the reason as its comment
@@ -357,6 +481,7 @@
   function openReasons() {
     if (!kase.stage) return;
     reasonsOpen = true;
+    endDigits();
     if (document.activeElement instanceof HTMLElement) document.activeElement.blur(); // keys pick
     $("indeterminate").hidden = false;
     $("cannot-grade").setAttribute("aria-expanded", "true");
@@ -377,43 +502,65 @@
     input.checked = true;
     if (input.value === "other") $("reason-details").focus();
     say("");
+    changed();
   }
   function reasonText() {
     const picked = reasonInputs().find((r) => r.checked);
     const details = $("reason-details").value.trim();
-    if (!picked) return { error: "Choose a reason (1–4)." };
+    if (!picked) return { error: "Reason: choose one (1–4)." };
     if (picked.value === "other") {
-      return details ? { text: `other: ${details}` } : { error: "Describe the reason for “other”." };
+      return details ? { text: `other: ${details}` } : { error: "Reason: describe it in Details for “other”." };
     }
     return { text: details ? `${picked.value}: ${details}` : picked.value };
   }
-  function submitIndeterminate() {
+  function submitIndeterminate(target) {
     if (busy || !kase.stage) return;
     const reason = reasonText();
     if (reason.error) { say(reason.error, true); return; }
     send({
       stage: kase.stage, indeterminate: true, comment: reason.text, time_ms: timer.elapsed(),
       request_id: requestId,
-    });
+    }, target);
   }
 
-  async function submit() {
-    if (busy || !kase.stage) return;
-    if (reasonsOpen) { submitIndeterminate(); return; }
-    const confidence = $("confidence").value;
-    if (!selected) { say("Choose a class (1–" + kase.labels.length + ").", true); return; }
-    if (confidence === "") { say("Give a confidence (↑/↓ or C).", true); return; }
+  // Enter: submit the answer and move on (to ``target`` when the reader asked to go somewhere,
+  // else to the first case still without an answer, or the review once there is none). On a
+  // case with nothing to give, or an answered case left unchanged, Enter only moves on.
+  function submit(target) {
+    if (busy) return;
+    if (!kase.stage || (!dirty && kase.reads[kase.stage])) {
+      if (target !== undefined) show(target); else advance("");
+      return;
+    }
+    if (reasonsOpen) { submitIndeterminate(target); return; }
+    clearFieldErrors();
+    const confidence = $("confidence").value.trim();
+    let ok = true;
+    if (!selected) {
+      fieldError("label", `Class: choose one of ${kase.labels.map((c) => c.code).join(", ")} (keys 1–${kase.labels.length}).`);
+      ok = false;
+    }
+    if (confidence === "") {
+      fieldError("confidence", `Confidence: give ${confidenceRange()} (digits after the class key, ↑/↓ or the slider).`);
+      ok = false;
+    } else if (!/^\d+$/.test(confidence) || Number(confidence) > kase.confidence_max) {
+      fieldError("confidence", `Confidence must be a whole number ${confidenceRange()} (got ${confidence}).`);
+      ok = false;
+    }
+    if (!ok) { say("Not submitted: see the fields marked.", true); return; }
     send({
       stage: kase.stage, label: selected, confidence: Number(confidence),
       comment: $("comment").value, time_ms: timer.elapsed(), request_id: requestId,
-    });
+    }, target);
   }
-  async function send(payload) {
+  async function send(payload, target) {
     busy = true;
     $("submit").disabled = true;
     $("indeterminate-submit").disabled = true;
     const body = JSON.stringify(payload);
     const stageBefore = kase.stage;
+    const number = kase.number;
+    let saved = null;
     try {
       let response;
       for (let attempt = 0; ; attempt++) {
@@ -431,47 +578,100 @@
         }
       }
       const data = await response.json();
+      dropDraft();
+      dirty = false;
       kase = data.case;
-      const what = data.read.indeterminate ? " as indeterminate" : "";
-      if (kase.stage && kase.stage !== stageBefore) {
-        startStage();
-        say("Unaided answer locked. The AI output is shown: give your final answer.");
-      } else if (kase.stage) {
-        startStage();
-        say(`Saved${what} (version ${data.read.version}). N for the next case.`);
-      } else {
-        say(`Saved${what}. N for the next case.`);
-      }
-      heatLoaded = false;
-      heatOn = false;
-      renderPanel();
-      draw();
+      saved = data.read;
     } catch (err) {
-      say(err.message, true);
+      // the answer stays on screen (and in the draft): nothing typed is lost
+      const fields = err.fields || {};
+      const general = [];
+      for (const [field, messages] of Object.entries(fields)) {
+        if (!fieldError(field, messages.join(" "))) general.push(messages.join(" "));
+      }
+      say(general.length ? general.join(" ") : (Object.keys(fields).length
+        ? "Not saved: see the fields marked." : `Not saved: ${err.message}`), true);
     } finally {
       busy = false;
       $("submit").disabled = !kase.stage;
       $("indeterminate-submit").disabled = false;
     }
+    if (!saved) return;
+    heatLoaded = false;
+    heatOn = false;
+    const what = saved.indeterminate ? " as indeterminate" : ` (${saved.label}, confidence ${saved.confidence})`;
+    const version = saved.version > 1 ? `, version ${saved.version}` : "";
+    if (kase.stage && kase.stage !== stageBefore) {
+      startStage();
+      renderPanel();
+      draw();
+      say("Unaided answer locked. The AI output is shown: give your final answer.");
+      return;
+    }
+    const message = `Saved case ${number}${what}${version}.`;
+    if (target !== undefined) await show(target, { message });
+    else await advance(message);
   }
 
   // --- moving between cases (the next one's pixels are fetched ahead)
-  async function show(token) {
+  async function advance(message) {
+    let data;
+    try {
+      data = await (await api("next/")).json();
+    } catch (err) {
+      say(`${message} Could not load the next case: ${err.message}`, true);
+      return;
+    }
+    if (data.done) { window.location.href = readBase; return; } // the review of the session
+    await show(data.case.token, { detail: data.case, message });
+  }
+  function go(target) {
+    // N, →, P, ←, previous/next: never past an unsaved answer without asking
+    if (busy) return;
+    if (dirty) { askLeave(target); return; }
+    show(target);
+  }
+  let leaveTarget; // undefined: no question asked
+  function askLeave(target) {
+    leaveTarget = target;
+    $("leave-answer").textContent = describeAnswer();
+    $("leave").hidden = false;
+  }
+  function closeLeave() {
+    leaveTarget = undefined;
+    $("leave").hidden = true;
+  }
+  function leaveKeepingDraft() {
+    const target = leaveTarget;
+    closeLeave();
+    saveDraft();
+    dirty = false; // kept as a draft: it comes back with the case
+    show(target);
+  }
+  function leaveSaving() {
+    const target = leaveTarget;
+    closeLeave();
+    submit(target);
+  }
+
+  async function show(token, { detail = null, message = "" } = {}) {
     if (!token) { window.location.href = readBase; return; }
     $("loading").hidden = false;
     try {
-      const [detail, buffer] = await Promise.all([
-        api(`cases/${token}/`).then((r) => r.json()),
+      const [data, buffer] = await Promise.all([
+        detail ? Promise.resolve(detail) : api(`cases/${token}/`).then((r) => r.json()),
         fetchPixels(token),
       ]);
-      kase = detail;
+      kase = data;
       values = kase.pixels.dtype === "int16" ? new Int16Array(buffer) : new Uint16Array(buffer);
       history.replaceState(null, "", `${readBase}${token}/`);
       heatOn = false;
       heatLoaded = false;
       startStage();
-      say("");
       renderPanel();
+      const restored = restoreDraft();
+      say([message, restored ? `Draft restored on case ${kase.number}: not submitted yet (Enter submits).` : ""]
+        .filter(Boolean).join(" "), false);
       resetView();
       if (kase.next_token) fetchPixels(kase.next_token);
     } catch (err) {
@@ -492,37 +692,61 @@
   }
   setInterval(updateStatus, 1000);
 
-  // --- keyboard
+  // --- keyboard: handled on the document before any default action (capture phase), so that
+  // what has focus — a button clicked a moment ago, a preset, the slider — never decides what
+  // Enter does. Buttons do not take focus from the mouse either.
+  function toggleHelp(open = $("help").hidden) {
+    $("help").hidden = !open;
+  }
+  document.addEventListener("mousedown", (e) => {
+    if (e.target instanceof Element && e.target.closest("button")) e.preventDefault();
+  }, true);
   document.addEventListener("keydown", (e) => {
     const t = e.target;
-    const typing = t instanceof HTMLTextAreaElement ||
-      (t instanceof HTMLInputElement && t.type !== "button" && t.type !== "radio");
-    if (e.key === "Escape") {
-      if (typing) t.blur();
-      else if (reasonsOpen) { closeReasons(); say(""); }
+    const typing = t instanceof HTMLInputElement && t.type !== "button" && t.type !== "radio" && t.type !== "range";
+    if (e.key === "Unidentified" || e.isComposing) return;
+    // the questions asked on top of the viewer take the keys first
+    if (!$("help").hidden) {
+      if (e.key === "Escape" || e.key === "?" || e.key === "Enter") { e.preventDefault(); toggleHelp(false); }
+      return;
+    }
+    if (leaveTarget !== undefined) {
+      e.preventDefault();
+      e.stopPropagation();
+      if (e.key === "Enter") leaveSaving();
+      else if (e.key === "Escape") closeLeave();
+      else if (["n", "N", "p", "P", "ArrowRight", "ArrowLeft"].includes(e.key)) leaveKeepingDraft();
       return;
     }
     if (e.key === "Enter") {
-      if (t instanceof HTMLTextAreaElement && !(e.ctrlKey || e.metaKey)) return;
-      if (t instanceof HTMLButtonElement && !t.classList.contains("class") && t.id !== "submit") return;
       e.preventDefault();
+      e.stopPropagation();
       submit();
       return;
     }
-    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === "0") { e.preventDefault(); openReasons(); return; }
-    const n = Number(e.key);
-    if (reasonsOpen && Number.isInteger(n) && n >= 1 && n <= reasonInputs().length) {
-      e.preventDefault();
-      pickReason(n - 1);
+    if (e.key === "Escape") {
+      if (typing) t.blur();
+      else if (reasonsOpen) { closeReasons(); say(""); changed(); }
+      else if (confDigits !== null) endDigits();
       return;
     }
-    if (Number.isInteger(n) && n >= 1 && n <= kase.labels.length) { choose(kase.labels[n - 1].code); return; }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "?") { e.preventDefault(); toggleHelp(true); return; }
+    const n = /^[0-9]$/.test(e.key) ? Number(e.key) : NaN;
+    if (!Number.isNaN(n) && kase.stage) {
+      e.preventDefault();
+      if (reasonsOpen) { if (n >= 1 && n <= reasonInputs().length) pickReason(n - 1); return; }
+      if (confDigits !== null) { typeDigit(e.key); return; }
+      if (n === 0) { openReasons(); changed(); return; }
+      if (n <= kase.labels.length) choose(kase.labels[n - 1].code);
+      return;
+    }
+    if (e.key === "Backspace" && confDigits !== null) { e.preventDefault(); eraseDigit(); return; }
     switch (e.key) {
       case "ArrowUp": e.preventDefault(); nudgeConfidence(1); break;
       case "ArrowDown": e.preventDefault(); nudgeConfidence(-1); break;
-      case "ArrowRight": case "n": case "N": e.preventDefault(); show(kase.next_token); break;
-      case "ArrowLeft": case "p": case "P": if (kase.prev_token) show(kase.prev_token); break;
+      case "ArrowRight": case "n": case "N": e.preventDefault(); go(kase.next_token); break;
+      case "ArrowLeft": case "p": case "P": e.preventDefault(); if (kase.prev_token) go(kase.prev_token); break;
       case "c": case "C": e.preventDefault(); $("confidence").focus(); break;
       case "d": case "D": $("definitions").hidden = !$("definitions").hidden; break;
       case "i": case "I": view.invert = !view.invert; applyWindow(); break;
@@ -532,13 +756,41 @@
       case "h": case "H": toggleHeatmap(); break;
       default:
     }
+  }, true);
+  // leaving the page (closing the tab, the sessions link, logging out elsewhere in the tab):
+  // the browser asks first while an answer is unsaved; the draft is kept either way
+  window.addEventListener("beforeunload", (e) => {
+    if (!dirty) return;
+    saveDraft();
+    e.preventDefault();
+    e.returnValue = "";
   });
-  $("submit").addEventListener("click", submit);
-  $("cannot-grade").addEventListener("click", () => (reasonsOpen ? closeReasons() : openReasons()));
-  $("indeterminate-submit").addEventListener("click", submitIndeterminate);
-  $("indeterminate-cancel").addEventListener("click", () => { closeReasons(); say(""); });
-  $("next").addEventListener("click", () => show(kase.next_token));
-  $("prev").addEventListener("click", () => kase.prev_token && show(kase.prev_token));
+  $("confidence").addEventListener("input", () => {
+    const v = $("confidence").value;
+    $("confidence-slider").value = v === "" ? String(Math.round(kase.confidence_max / 2)) : v;
+    $("confidence-slider").classList.toggle("unset", v === "");
+    endDigits();
+    changed();
+  });
+  $("confidence-slider").addEventListener("input", () => {
+    setConfidence(Number($("confidence-slider").value));
+    confDigits = selected ? "" : null;
+    changed();
+  });
+  $("comment").addEventListener("input", changed);
+  $("reason-details").addEventListener("input", changed);
+  for (const r of reasonInputs()) r.addEventListener("change", changed);
+  $("submit").addEventListener("click", () => submit());
+  $("cannot-grade").addEventListener("click", () => { (reasonsOpen ? closeReasons() : openReasons()); changed(); });
+  $("indeterminate-submit").addEventListener("click", () => submitIndeterminate());
+  $("indeterminate-cancel").addEventListener("click", () => { closeReasons(); say(""); changed(); });
+  $("next").addEventListener("click", () => go(kase.next_token));
+  $("prev").addEventListener("click", () => kase.prev_token && go(kase.prev_token));
+  $("leave-save").addEventListener("click", leaveSaving);
+  $("leave-draft").addEventListener("click", leaveKeepingDraft);
+  $("leave-stay").addEventListener("click", closeLeave);
+  $("help-toggle").addEventListener("click", () => toggleHelp());
+  $("help-close").addEventListener("click", () => toggleHelp(false));
   $("invert").addEventListener("click", () => { view.invert = !view.invert; applyWindow(); });
   $("fit").addEventListener("click", fit);
   $("reset").addEventListener("click", resetView);

@@ -73,7 +73,7 @@ def canvas_sum(page) -> int:
 
 
 def wait_for_image(page):
-    page.wait_for_function(f"({CANVAS_SUM})() > 0")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() > 0")
 
 
 def status(page) -> str:
@@ -81,6 +81,8 @@ def status(page) -> str:
 
 
 def grade_by_keyboard(page, key: str, ups: int):
+    """Class key, ↑ presses for the confidence, Enter: submits and moves on to the next case
+    without an answer (the message names the case saved)."""
     page.keyboard.press(key)
     for _ in range(ups):
         page.keyboard.press("ArrowUp")
@@ -102,10 +104,9 @@ def test_a_reader_logs_in_and_reads_three_cases_by_keyboard_only(page, live_serv
     total = session.items.count()
     for n, (key, ups) in enumerate([("2", 1), ("4", 3), ("1", 2)], start=1):
         assert status(page).startswith(f"Case {n} of {total}")
-        grade_by_keyboard(page, key, ups)
-        page.keyboard.press("n")
+        grade_by_keyboard(page, key, ups)  # Enter submits and moves on
         page.wait_for_function(
-            f"document.getElementById('status-case').textContent.startsWith('Case {n + 1} ')"
+            f"() => document.getElementById('status-case').textContent.startsWith('Case {n + 1} ')"
         )
         wait_for_image(page)
     reads = list(Read.objects.filter(item__session=session).order_by("item__position"))
@@ -149,20 +150,20 @@ def test_dragging_window_level_changes_the_pixels_and_reset_restores_them(page, 
     page.mouse.down()
     page.mouse.move(cx - 120, cy + 90, steps=6)
     page.mouse.up()
-    page.wait_for_function(f"({CANVAS_SUM})() !== {before}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() !== {before}")
     assert page.inner_text("#status-wl") != wl_before
     page.screenshot(path=str(ARTIFACTS / "window-level-dragged.png"))
     page.keyboard.press("r")
-    page.wait_for_function(f"({CANVAS_SUM})() === {before}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() === {before}")
     page.keyboard.press("i")
-    page.wait_for_function(f"({CANVAS_SUM})() !== {before}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() !== {before}")
     page.keyboard.press("i")
-    page.wait_for_function(f"({CANVAS_SUM})() === {before}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() === {before}")
     zoom = page.inner_text("#status-wl")
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, -400)
     page.wait_for_function(
-        f"document.getElementById('status-wl').textContent !== {zoom!r}"
+        f"() => document.getElementById('status-wl').textContent !== {zoom!r}"
     )
     zoomed = canvas_sum(page)
     assert zoomed != before
@@ -174,10 +175,10 @@ def test_dragging_window_level_changes_the_pixels_and_reset_restores_them(page, 
     page.mouse.move(cx + 200, cy + 150, steps=5)
     page.mouse.up()
     page.keyboard.up("Shift")
-    page.wait_for_function(f"({CANVAS_SUM})() !== {zoomed}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() !== {zoomed}")
     assert page.inner_text("#status-wl") == wl
     page.keyboard.press("f")  # fit to screen: back to the first view
-    page.wait_for_function(f"({CANVAS_SUM})() === {before}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() === {before}")
 
 
 def test_the_next_cases_pixels_are_fetched_before_the_reader_moves_on(page, live_server, rs):
@@ -192,7 +193,7 @@ def test_the_next_cases_pixels_are_fetched_before_the_reader_moves_on(page, live
     before = len(pixel_requests)
     page.keyboard.press("n")
     page.wait_for_function(
-        "document.getElementById('status-case').textContent.startsWith('Case 2 ')"
+        "() => document.getElementById('status-case').textContent.startsWith('Case 2 ')"
     )
     wait_for_image(page)
     page.wait_for_timeout(500)
@@ -206,7 +207,6 @@ def test_a_reload_mid_session_lands_on_the_next_unread_case(page, live_server, r
     log_in(page, live_server, "alice")
     open_session(page, live_server, session)
     grade_by_keyboard(page, "3", 2)
-    page.keyboard.press("n")
     page.wait_for_url(re.compile(re.escape(items[1].token)))
     page.reload()
     wait_for_image(page)
@@ -246,9 +246,11 @@ def test_an_ai_aided_session_shows_the_model_output_and_an_unaided_one_does_not(
     from inference.models import ModelVersion, Prediction
     from studies.storage import media_path
 
+    # Alice reads these cases in one AI-aided session (her unaided session on the same cases
+    # would have to come first); bob's unaided session is the one that must not show the model.
+    rs.session("alice").delete()
     aided = session_create(
         study=rs.study, reader=rs.users["alice"], name="AI round", condition="ai_aided",
-        override_reason="browser test",
     )
     mv = ModelVersion.objects.create(
         sha256="c" * 64, name="cnn", architecture="resnet18", input_size=224,
@@ -263,20 +265,22 @@ def test_an_ai_aided_session_shows_the_model_output_and_an_unaided_one_does_not(
             model_version=mv, image=item.image, probabilities=[0.05, 0.15, 0.2, 0.6],
             predicted_label="C2", heatmap_file="heatmaps/c.npy",
         )
-    ReadingSession.objects.filter(pk__in=[aided.pk, rs.session("alice").pk]).update(
+    ReadingSession.objects.filter(pk__in=[aided.pk, rs.session("bob").pk]).update(
         model_version=mv
     )
-    log_in(page, live_server, "alice")
-    open_session(page, live_server, rs.session("alice"))
+    log_in(page, live_server, "bob")
+    open_session(page, live_server, rs.session("bob"))
     assert page.is_hidden("#ai")
     assert "60.0 %" not in page.inner_text("#panel")
+    page.context.clear_cookies()
+    log_in(page, live_server, "alice")
     open_session(page, live_server, aided)
     assert page.is_visible("#ai")
     assert page.inner_text("#ai-class") == "C2"
     assert "60.0 %" in page.inner_text("#ai-probs")
     without = canvas_sum(page)
     page.keyboard.press("h")
-    page.wait_for_function(f"({CANVAS_SUM})() !== {without}")
+    page.wait_for_function(f"() => ({CANVAS_SUM})() !== {without}")
     page.screenshot(path=str(ARTIFACTS / "ai-aided-heatmap.png"))
     grade_by_keyboard(page, "4", 1)
     read = Read.objects.get(item__session=aided)
@@ -288,9 +292,11 @@ def test_a_sequential_session_locks_the_unaided_answer_then_shows_the_ai_output(
 ):
     from inference.models import ModelVersion, Prediction
 
+    # Alice reads these cases in one sequential session: her unaided session on the same cases
+    # would come first (an AI-showing session waits for the unaided one of its round).
+    rs.session("alice").delete()
     sequential = session_create(
         study=rs.study, reader=rs.users["alice"], name="Sequential", condition="sequential_ai",
-        override_reason="browser test",
     )
     mv = ModelVersion.objects.create(
         sha256="d" * 64, name="cnn", architecture="resnet18", input_size=224,
@@ -331,15 +337,24 @@ def test_a_reader_marks_a_case_they_cannot_grade_with_a_reason_and_moves_on(
     assert page.is_checked("input[name=reason][value='wrong or missing slice']")
     assert page.get_attribute("#classes button[data-code='B']", "aria-checked") == "false"
     page.screenshot(path=str(ARTIFACTS / "cannot-grade-reasons.png"))
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#message:has-text('Saved as indeterminate')")
+    page.keyboard.press("Enter")  # submits and moves on
+    page.wait_for_selector("#message:has-text('Saved case 1 as indeterminate')")
+    page.wait_for_function(
+        "() => document.getElementById('status-case').textContent.startsWith('Case 2 ')"
+    )
+    wait_for_image(page)
     assert page.is_hidden("#indeterminate")
+    assert status(page).startswith(f"Case 2 of {total} · 1 done")
+    page.keyboard.press("p")  # back: the answer is shown as given
+    page.wait_for_function(
+        "() => document.getElementById('status-case').textContent.startsWith('Case 1 ')"
+    )
     assert status(page).startswith(f"Case 1 of {total} (indeterminate) · 1 done")
     assert "Unaided: indeterminate (wrong or missing slice)" in page.inner_text("#answers")
     page.screenshot(path=str(ARTIFACTS / "cannot-grade-saved.png"))
     page.keyboard.press("n")
     page.wait_for_function(
-        "document.getElementById('status-case').textContent.startsWith('Case 2 ')"
+        "() => document.getElementById('status-case').textContent.startsWith('Case 2 ')"
     )
     wait_for_image(page)
     # 0 then Esc cancels; keyboard grading works as before
@@ -348,20 +363,19 @@ def test_a_reader_marks_a_case_they_cannot_grade_with_a_reason_and_moves_on(
     page.keyboard.press("Escape")
     assert page.is_hidden("#indeterminate")
     grade_by_keyboard(page, "3", 1)
-    assert status(page).startswith(f"Case 2 of {total} · 2 done")
-    page.keyboard.press("n")
     page.wait_for_function(
-        "document.getElementById('status-case').textContent.startsWith('Case 3 ')"
+        "() => document.getElementById('status-case').textContent.startsWith('Case 3 ')"
     )
+    assert status(page).startswith(f"Case 3 of {total} · 2 done")
     wait_for_image(page)
     # by mouse: "other" needs the reader's own words
     page.click("#cannot-grade")
     page.check("input[name=reason][value='other']")
     page.click("#indeterminate-submit")
-    page.wait_for_selector("#message.error:has-text('Describe the reason')")
+    page.wait_for_selector("#message.error:has-text('describe it in Details')")
     page.fill("#reason-details", "contrast injected, not a T1 slice")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#message:has-text('Saved as indeterminate')")
+    page.wait_for_selector("#message:has-text('Saved case 3 as indeterminate')")
     reads = list(Read.objects.filter(item__session=session).order_by("item__position"))
     assert [
         (r.item.position, r.indeterminate, r.label, r.confidence, r.comment) for r in reads
