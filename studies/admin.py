@@ -231,7 +231,7 @@ class ReferenceLabelAdmin(admin.ModelAdmin):
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = [
         "id", "study", "site", "n_imported", "n_duplicates", "n_rejected", "started_at",
-        "finished_at", "created_by",
+        "finished_at", "failure", "created_by",
     ]
     list_filter = ["study", "site"]
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
