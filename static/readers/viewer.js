@@ -439,7 +439,7 @@
       sessionStorage.setItem(draftKey(), JSON.stringify({
         label: selected, confidence: $("confidence").value, comment: $("comment").value,
         reasons: reasonsOpen, reason: reason ? reason.value : null, details: $("reason-details").value,
-        request_id: requestId,
+        request_id: requestId, elapsed: timer.elapsed(),
       }));
     } catch (_) { /* storage full or off: the leave prompt still guards the answer */ }
   }
@@ -450,7 +450,11 @@
     let draft = null;
     try { draft = JSON.parse(sessionStorage.getItem(draftKey()) || "null"); } catch (_) { draft = null; }
     if (!draft || !kase.stage) return false;
-    if (draft.request_id) requestId = draft.request_id; // a draft sent before is stored once
+    // A draft whose submit may have reached the server (its answer lost on the way back) keeps
+    // its request id, so sending it again stores one read; beside a stored answer it is a
+    // revision and gets a new one.
+    if (draft.request_id && !kase.reads[kase.stage]) requestId = draft.request_id;
+    timer.acc += Number(draft.elapsed) || 0; // time on case counts every visit until submitted
     if (draft.reasons) {
       openReasons();
       const input = reasonInputs().find((r) => r.value === draft.reason);

@@ -94,6 +94,7 @@ def test_n_with_an_unsaved_answer_asks_and_the_answer_is_never_lost(page, live_s
     page.keyboard.press("Escape")  # stay: the answer is as it was
     assert page.is_hidden("#leave") and checked_class(page) == "C1"
     assert page.input_value("#confidence") == "60"
+    page.wait_for_timeout(1500)  # time spent on the case before leaving it counts too
     page.keyboard.press("ArrowRight")
     page.keyboard.press("n")  # go on without submitting: kept as a draft
     wait_for_case(page, 2)
@@ -106,6 +107,7 @@ def test_n_with_an_unsaved_answer_asks_and_the_answer_is_never_lost(page, live_s
     page.keyboard.press("Enter")
     page.wait_for_selector("#message:has-text('Saved case 1 (C1, confidence 60)')")
     wait_for_case(page, 2)
+    assert Read.objects.get(item__session=session, item__position=0).time_ms >= 1500
     page.keyboard.press("1")
     page.keyboard.press("9")
     page.keyboard.press("n")
