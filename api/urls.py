@@ -9,7 +9,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONOpenAPIRenderer
 from rest_framework.routers import DefaultRouter
 from rest_framework.schemas import get_schema_view
 
-from api import views
+from api import tokens, views
 
 app_name = "api-v1"
 
@@ -28,13 +28,16 @@ SCHEMA = {
     "title": "ReaderBench API",
     "description": "Access to studies, sessions, reads, model output and study reports by "
     "study role; read-only except asking for a report (POST /api/v1/reports/). Authenticate "
-    "with a session or `Authorization: Token <key>`.",
+    "with a session or `Authorization: Token <key>` (make one at /accounts/tokens/; it expires).",
     "version": "1",
     "urlconf": "config.urls",
     "public": True,  # the whole API is described to anyone logged in, whatever their roles
 }
 
 urlpatterns = [
+    # The user's own API tokens: list, make (from a login session), revoke (api/tokens.py).
+    path("auth/tokens/", tokens.TokenList.as_view(), name="token-list"),
+    path("auth/tokens/<str:prefix>/", tokens.TokenDetail.as_view(), name="token-detail"),
     path("schema/", get_schema_view(**SCHEMA), name="schema"),
     path(
         "docs/",

@@ -63,13 +63,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens hashed at rest, with an expiry (REST_KNOX below); "api" for its token command.
+    "knox",
     "axes",
     "studies",
     "readers",
     "inference",
     "reports",
     "demo",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -219,7 +221,7 @@ READERBENCH_SWEEP_SECONDS = env_int("READERBENCH_SWEEP_SECONDS", 30, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API request is answered 401 with WWW-Authenticate: Token.
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -227,6 +229,17 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # Outages (database, Redis, broker) answer 503 in the API's JSON shape, never HTML 500.
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+}
+
+# API tokens (django-rest-knox): only a SHA-512 digest is stored, the token is shown once when
+# made; each expires READERBENCH_API_TOKEN_DAYS after it is made (a user may ask for fewer days,
+# never more). A user makes and revokes their own at /accounts/tokens/ or /api/v1/auth/tokens/.
+READERBENCH_API_TOKEN_DAYS = env_int("READERBENCH_API_TOKEN_DAYS", 30, minimum=1)
+READERBENCH_API_TOKENS_PER_USER = env_int("READERBENCH_API_TOKENS_PER_USER", 10, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=READERBENCH_API_TOKEN_DAYS),
+    "TOKEN_LIMIT_PER_USER": READERBENCH_API_TOKENS_PER_USER,
+    "AUTO_REFRESH": False,  # a used token does not live longer: it expires when it said it would
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run inline in the calling process.

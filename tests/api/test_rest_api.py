@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from inference.models import InferenceJob, ModelVersion, Prediction
 from readers.models import Read, ReadingSession, SessionCase
@@ -167,6 +167,8 @@ DETAIL_ALLOWED = {
 # A done report's numbers and files: as its detail (DETAIL_ALLOWED["report"]).
 REPORT_FILES = {"report-result": {}, "report-pdf": {}, "report-export": {"name": "long_table.csv"}}
 OTHER_ENDPOINTS = {"api-root", "schema", "docs"}  # any logged-in user: 200
+# A user's own API tokens: each user sees only their own (tests/security/test_auth_tokens.py).
+TOKEN_ENDPOINTS = {"token-list", "token-detail"}
 
 
 @pytest.fixture
@@ -215,7 +217,7 @@ def test_every_api_url_is_in_the_matrix():
     names = _api_names(get_resolver().url_patterns)
     expected = (
         {f"{b}-list" for b in KEY} | {f"{b}-detail" for b in KEY} | set(REPORT_FILES)
-        | OTHER_ENDPOINTS
+        | OTHER_ENDPOINTS | TOKEN_ENDPOINTS
     )
     assert names == expected, "an /api/v1/ URL is missing from the permission matrix"
 
@@ -370,15 +372,15 @@ def test_bad_filter_values_are_a_400_naming_the_parameter(client, world):
 
 
 def test_token_auth(client, world):
-    token = Token.objects.create(user=world.users["alice"])
+    _row, token = AuthToken.objects.create(user=world.users["alice"])
     client.logout()
     url = reverse(f"{NS}:session-list")
-    response = client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get(url, HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
     assert [s["token"] for s in response.json()["results"]] == [world.alice_s.token]
     assert client.get(url, HTTP_AUTHORIZATION="Token not-a-key").status_code == 401
     bob_read = reverse(f"{NS}:read-detail", kwargs={"pk": world.bob_read.pk})
-    assert client.get(bob_read, HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 404
+    assert client.get(bob_read, HTTP_AUTHORIZATION=f"Token {token}").status_code == 404
 
 
 def test_pagination(client, world):
@@ -426,8 +428,12 @@ def test_the_openapi_schema_describes_every_endpoint_and_is_well_formed(client, 
     assert all(p.startswith("/api/v1/") for p in paths), "only the REST API is described"
     operation_ids = []
     for path, item in paths.items():
-        # Read-only, except asking for a report.
-        methods = {"get", "post"} if path == "/api/v1/reports/" else {"get"}
+        # Read-only, except asking for a report and one's own API tokens.
+        methods = {
+            "/api/v1/reports/": {"get", "post"},
+            "/api/v1/auth/tokens/": {"get", "post", "delete"},
+            "/api/v1/auth/tokens/{prefix}/": {"delete"},
+        }.get(path, {"get"})
         assert set(item) == methods, (path, set(item))
         for op in item.values():
             operation_ids.append(op["operationId"])

@@ -12,7 +12,7 @@ import json
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from inference.models import Prediction
 from reports.models import StudyReport
@@ -41,7 +41,7 @@ def built(built_study):
 
 
 def _token(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}"}
+    return {"HTTP_AUTHORIZATION": f"Token {AuthToken.objects.create(user=user)[1]}"}
 
 
 def _report_urls(report: StudyReport) -> list[str]:
