@@ -83,7 +83,9 @@ def _too_large(size: int, limit: int) -> Rejected:
 def _file_reader(path: Path, limits: ImportLimits) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # O_NONBLOCK: a FIFO or device in the folder must not hang the import on open.
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            fd = os.open(path, flags)
         except OSError as exc:
             if path.is_symlink():
                 raise Rejected(_LINK_REASON) from None

@@ -9,6 +9,7 @@ the refusal itself is what is asserted.
 
 from __future__ import annotations
 
+import os
 import stat
 import struct
 import zipfile
@@ -174,6 +175,17 @@ def test_a_zip_member_stored_as_a_link_is_refused(tmp_path, study, site):
         ("passwd.dcm", "rejected"),
     ]
     assert report.files[1].reason.startswith("zip member is a symbolic link")
+
+
+def test_a_fifo_in_a_folder_is_refused_without_waiting_for_a_writer(tmp_path, study, site):
+    folder = tmp_path / "in"
+    write_mr(folder / "a.dcm")
+    os.mkfifo(folder / "pipe.dcm")
+    report = _import([folder], study, site)
+    assert [(Path(f.path).name, f.status, f.reason) for f in report.files] == [
+        ("a.dcm", "imported", None),
+        ("pipe.dcm", "rejected", "not a regular file"),
+    ]
 
 
 # --- how many, how long ------------------------------------------------------------------------
