@@ -189,9 +189,16 @@ def _zip_sources(path: Path, manifest, stack: contextlib.ExitStack, limits) -> l
     return sources
 
 
-def _walk(folder: Path) -> Iterable[tuple[Path, bool]]:
+def _too_many(limits: ImportLimits, what: str = "") -> ImportRefused:
+    return ImportRefused(
+        f"more than {limits.max_files} files to import{what} (READERBENCH_IMPORT_MAX_FILES): "
+        "import them in smaller parts"
+    )
+
+
+def _walk(folder: Path, limits: ImportLimits) -> Iterable[tuple[Path, bool]]:
     """Every entry below ``folder`` that is not a folder, as ``(path, is_link)``, sorted; links
-    to folders are listed as links, never entered."""
+    to folders are listed as links, never entered. Stops past ``limits.max_files``."""
     entries = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         base = Path(root)
@@ -200,6 +207,8 @@ def _walk(folder: Path) -> Iterable[tuple[Path, bool]]:
                 entries.append((base / name, True))
         for name in files:
             entries.append((base / name, (base / name).is_symlink()))
+        if len(entries) > limits.max_files:
+            raise _too_many(limits)
     return sorted(entries)
 
 
@@ -218,16 +227,13 @@ def collect_sources(
         if path.is_symlink():
             files.append((path, True))
         elif path.is_dir():
-            files.extend(_walk(path))
+            files.extend(_walk(path, limits))
         elif path.exists():
             files.append((path, False))
         else:
             raise FileNotFoundError(f"paths: {raw} does not exist")
         if len(files) > limits.max_files:
-            raise ImportRefused(
-                f"more than {limits.max_files} files to import (READERBENCH_IMPORT_MAX_FILES): "
-                "import them in smaller parts"
-            )
+            raise _too_many(limits)
     sources: list[Source] = []
     for file, is_link in files:
         if is_link:
@@ -238,8 +244,5 @@ def collect_sources(
             key = manifest.key_for(file) if manifest else None
             sources.append(Source(str(file), key, _file_reader(file, limits)))
         if len(sources) > limits.max_files:
-            raise ImportRefused(
-                f"more than {limits.max_files} files to import, counting the files inside zip "
-                "archives (READERBENCH_IMPORT_MAX_FILES): import them in smaller parts"
-            )
+            raise _too_many(limits, ", counting the files inside zip archives")
     return sources

@@ -205,6 +205,17 @@ def test_an_import_of_too_many_files_is_refused_before_anything_is_read(
     assert raised.value.returncode == 1
 
 
+def test_files_inside_zip_archives_count_towards_the_limit(tmp_path, study, site, settings):
+    settings.READERBENCH_IMPORT_MAX_FILES = 3
+    for name in ("a", "b"):
+        with zipfile.ZipFile(tmp_path / f"{name}.zip", "w") as zf:
+            for i in range(2):
+                zf.write(write_mr(tmp_path / f"{name}{i}.dcm", instance=f"{name}{i}"), f"{i}.dcm")
+    with pytest.raises(ImportRefused, match="counting the files inside zip archives"):
+        _import([tmp_path / "a.zip", tmp_path / "b.zip"], study, site)
+    assert not ImportBatch.objects.exists() and not Image.objects.exists()
+
+
 def test_the_time_limit_stops_the_import_with_one_reason_and_keeps_what_it_did(
     tmp_path, study, site, settings
 ):
