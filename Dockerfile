@@ -19,4 +19,6 @@ COPY . .
 RUN pip install -e . && mkdir -p /data && chown readerbench /data
 USER readerbench
 EXPOSE 8000
+# 0.0.0.0 is the container's interface; docker-compose.yml publishes it on the host's loopback
+# only, for a TLS reverse proxy in front (README, "Security").
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

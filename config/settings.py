@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -268,9 +269,62 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# Security headers and sessions (issue 15 S16), in every mode so that development shows what
+# production enforces. Content-Security-Policy (django-csp): scripts and styles from our own
+# origin only, never inline, except a <style> element that carries the request's nonce
+# ({{ request.csp_nonce }}); images from our origin (data: for the blank favicon); no plugins,
+# frames, or forms posting elsewhere. Permissions-Policy (django-permissions-policy): no
+# device or sensor is ever asked for.
+INSTALLED_APPS.append("csp")
+_AFTER_SECURITY = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE[_AFTER_SECURITY:_AFTER_SECURITY] = [
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],  # NONCE: the request's nonce, once a template used it
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media",
+        "geolocation", "gyroscope", "magnetometer", "microphone", "midi", "payment",
+        "publickey-credentials-get", "screen-wake-lock", "usb", "xr-spatial-tracking",
+    )
+}
+# A login session ends after READERBENCH_SESSION_IDLE_MINUTES without a request (not two weeks
+# after login): config.security.SessionIdleMiddleware slides the expiry on use.
+SESSION_COOKIE_AGE = 60 * env_int("READERBENCH_SESSION_IDLE_MINUTES", 30, minimum=2)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "config.security.SessionIdleMiddleware",
+)
+# X-Forwarded-Proto (or another header) is believed only when the operator names it, for a TLS
+# proxy in front that sets it on every request: SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto.
+_PROXY_HEADER = (env_str("SECURE_PROXY_SSL_HEADER") or "").strip()
+if _PROXY_HEADER:
+    if not _PROXY_HEADER.replace("-", "").isalnum():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={_PROXY_HEADER!r}: expected a header name such as "
+            "X-Forwarded-Proto"
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_HEADER.upper().replace("-", "_"), "https")
+
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # The container's health check asks over plain HTTP from inside (docker-compose.yml).
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
