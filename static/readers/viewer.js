@@ -559,6 +559,7 @@
   }
   async function send(payload, target) {
     busy = true;
+    moving = true;
     $("submit").disabled = true;
     $("indeterminate-submit").disabled = true;
     const body = JSON.stringify(payload);
@@ -595,6 +596,7 @@
       }
       say(general.length ? general.join(" ") : (Object.keys(fields).length
         ? "Not saved: see the fields marked." : `Not saved: ${err.message}`), true);
+      stopMoving({ replay: false }); // keys typed for the next case: the reader stays here
     } finally {
       busy = false;
       $("submit").disabled = !kase.stage;
@@ -610,6 +612,7 @@
       renderPanel();
       draw();
       say("Unaided answer locked. The AI output is shown: give your final answer.");
+      stopMoving({ replay: true });
       return;
     }
     const message = `Saved case ${number}${what}${version}.`;
@@ -619,11 +622,13 @@
 
   // --- moving between cases (the next one's pixels are fetched ahead)
   async function advance(message) {
+    moving = true;
     let data;
     try {
       data = await (await api("next/")).json();
     } catch (err) {
       say(`${message} Could not load the next case: ${err.message}`, true);
+      stopMoving({ replay: false });
       return;
     }
     if (data.done) { window.location.href = readBase; return; } // the review of the session
@@ -661,6 +666,8 @@
   async function show(token, { detail = null, message = "" } = {}) {
     if (!token) { window.location.href = readBase; return; }
     $("loading").hidden = false;
+    moving = true;
+    let shown = false;
     try {
       const [data, buffer] = await Promise.all([
         detail ? Promise.resolve(detail) : api(`cases/${token}/`).then((r) => r.json()),
@@ -678,10 +685,12 @@
         .filter(Boolean).join(" "), false);
       resetView();
       if (kase.next_token) fetchPixels(kase.next_token);
+      shown = true;
     } catch (err) {
       say(err.message, true);
     } finally {
       $("loading").hidden = true;
+      stopMoving({ replay: shown });
     }
   }
 
@@ -705,10 +714,31 @@
   document.addEventListener("mousedown", (e) => {
     if (e.target instanceof Element && e.target.closest("button")) e.preventDefault();
   }, true);
-  document.addEventListener("keydown", (e) => {
+  // Keys typed while an answer is being saved and the next case loads wait for that case (a
+  // fast reader types ahead: "2 8 Enter 3 7 Enter" reads two cases), never the case left.
+  let moving = false;
+  const typedAhead = [];
+  function stopMoving({ replay }) {
+    moving = false;
+    const keys = typedAhead.splice(0);
+    if (!replay) return;
+    for (const key of keys) {
+      onKey({
+        key, target: document.body, ctrlKey: false, metaKey: false, altKey: false,
+        isComposing: false, preventDefault() {}, stopPropagation() {},
+      });
+    }
+  }
+  function onKey(e) {
     const t = e.target;
     const typing = t instanceof HTMLInputElement && t.type !== "button" && t.type !== "radio" && t.type !== "range";
     if (e.key === "Unidentified" || e.isComposing) return;
+    if (moving && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      e.stopPropagation();
+      typedAhead.push(e.key);
+      return;
+    }
     // the questions asked on top of the viewer take the keys first
     if (!$("help").hidden) {
       if (e.key === "Escape" || e.key === "?" || e.key === "Enter") { e.preventDefault(); toggleHelp(false); }
@@ -760,7 +790,8 @@
       case "h": case "H": toggleHeatmap(); break;
       default:
     }
-  }, true);
+  }
+  document.addEventListener("keydown", onKey, true);
   // leaving the page (closing the tab, the sessions link, logging out elsewhere in the tab):
   // the browser asks first while an answer is unsaved; the draft is kept either way
   window.addEventListener("beforeunload", (e) => {

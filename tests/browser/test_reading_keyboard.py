@@ -282,3 +282,14 @@ def test_a_20_case_session_by_keyboard_only_at_three_keys_per_case(page, live_se
     times.sort()
     print(f"\n20 cases, 3 keys each: median {1000 * times[10]:.0f} ms, "
           f"max {1000 * times[-1]:.0f} ms from the class key to the next case drawn")
+
+
+def test_keys_typed_ahead_while_the_next_case_loads_go_to_that_case(page, live_server, rs):
+    session = rs.session("alice")
+    log_in(page, live_server, "alice")
+    open_session(page, live_server, session)
+    page.route("**/next/", lambda route: (time.sleep(0.4), route.continue_()))  # a slow network
+    for key in ("2", "8", "Enter", "3", "7", "Enter", "1", "0", "5", "Enter"):
+        page.keyboard.press(key)  # no waiting: a fast reader types on
+    wait_for_case(page, 4)
+    assert reads(session) == [(1, "B", 80), (2, "C1", 70), (3, "A", 5)]
