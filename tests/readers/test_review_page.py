@@ -13,8 +13,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from readers.models import Read
-from readers.services.reading import read_submit
+from readers.models import Read, ReadingSession
+from readers.services.reading import read_submit, session_create
 from studies.models import ReferenceLabel
 from tests.readers import reading_study
 from tests.readers.test_reading_views import assert_nothing_leaks, case_url, login, submit
@@ -175,3 +175,34 @@ def test_the_confidence_range_is_the_studys(client, rs):
         "confidence": ["Confidence must be a whole number from 0 to 5 (got 6)."]
     }
     assert post_read(client, alice_s, item, {**body, "confidence": 5}).status_code == 201
+
+
+def test_a_sequential_session_reviews_both_answers_and_never_the_models(client, rs):
+    from tests.readers.test_reading_views import _prediction_for
+
+    # Alice reads these cases in one sequential session (her unaided session would come first).
+    rs.session("alice").delete()
+    session = session_create(
+        study=rs.study, reader=rs.users["alice"], name="Seq", condition="sequential_ai",
+    )
+    items = list(session.items.order_by("position"))
+    mv = None
+    for item in items:
+        mv = _prediction_for(item)  # the model says C2 at 0.4
+    ReadingSession.objects.filter(pk=session.pk).update(model_version=mv)
+    # The first case cannot be graded: complete without an AI-aided answer (the study's default).
+    read_submit(item=items[0], stage="unaided", indeterminate=True,
+                comment="wrong or missing slice", time_ms=10, request_id=uuid.uuid4())
+    for item in items[1:]:
+        for stage, label, confidence in (("unaided", "B", 60), ("aided", "C1", 85)):
+            read_submit(item=item, stage=stage, label=label, confidence=confidence, time_ms=10,
+                        request_id=uuid.uuid4())
+    html = login(client, rs, "alice").get(
+        reverse("reading:session", args=[session.token])
+    ).content.decode()
+    assert "<th>Unaided</th><th>With AI</th>" in html
+    rows = review_rows(html)
+    assert rows[0] == ("Case 1", "indeterminate (wrong or missing slice) —")
+    assert {r[1] for r in rows[1:]} == {"B · confidence 60 C1 · confidence 85"}
+    assert "unaided answer stays locked" not in html  # no revisions in this study
+    assert "0.4" not in html and "40.0" not in html and "probab" not in html.lower()
