@@ -144,6 +144,7 @@ def test_n_with_an_unsaved_answer_asks_and_the_answer_is_never_lost(page, live_s
 
 def test_digits_after_the_class_key_set_the_confidence(page, live_server, rs):
     session = rs.session("alice")
+    page.set_viewport_size({"width": 1024, "height": 768})  # the smallest common screen
     log_in(page, live_server, "alice")
     open_session(page, live_server, session)
     page.keyboard.press("2")
@@ -155,6 +156,8 @@ def test_digits_after_the_class_key_set_the_confidence(page, live_server, rs):
     page.keyboard.press("Backspace")
     assert page.input_value("#confidence") == "80"
     page.screenshot(path=str(ARTIFACTS / "confidence-digits.png"))
+    box = page.locator("#submit").bounding_box()  # the answer fits the panel without scrolling
+    assert box["y"] + box["height"] <= 768, box
     page.keyboard.press("Escape")  # done with digits: the next digit is a class again
     page.keyboard.press("4")
     assert checked_class(page) == "C2"
