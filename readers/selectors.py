@@ -132,17 +132,27 @@ class Gate:
 
     @property
     def message(self) -> str:
+        """For the reader."""
+        return self.describe()
+
+    def describe(self, *, reader: str | None = None) -> str:
+        """Why the session is not open and until when, to its reader (``reader`` None) or
+        about them (to a coordinator)."""
         if self.open:
             return ""
+        who, whose = (reader, f"{reader}'s") if reader else ("you", "your")
         if self.reason == "earlier_round":
             names = ", ".join(f"“{n}”" for n in self.waiting_for)
             if self.opens_at is not None:
                 return (f"This session opens on {self.opens_at:%Y-%m-%d %H:%M} UTC at the "
-                        f"earliest, and only once you have finished {names}.")
-            return f"This session opens when you have finished {names} and the washout has passed."
+                        f"earliest, and only once {who} {'has' if reader else 'have'} "
+                        f"finished {names}.")
+            return (f"This session opens when {who} {'has' if reader else 'have'} finished "
+                    f"{names} and the washout has passed.")
         when = f"{self.opens_at:%Y-%m-%d %H:%M} UTC"
         if self.reason == "washout":
-            return f"This session opens on {when} (washout since your last read of these cases)."
+            return (f"This session opens on {when} (washout since {whose} last read of these "
+                    "cases).")
         return f"This session opens on {when}."
 
 
@@ -446,8 +456,71 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
             for c in study.label_scheme
         ],
         confidence_max=study.confidence_max,
-        pixels=image_pixel_meta(image=item.image).as_dict(),
+        pixels=_viewer_pixel_meta(image_pixel_meta(image=item.image).as_dict()),
     )
+
+
+# What the viewer uses of the display metadata, and nothing more (issue 15 S4: every extra
+# field, such as bits stored, helps a reader tell the sites apart).
+VIEWER_PIXEL_FIELDS = (
+    "rows", "columns", "dtype", "rescale_slope", "rescale_intercept", "window_center",
+    "window_width", "pixel_spacing", "invert", "min_value", "max_value",
+)
+
+
+def _viewer_pixel_meta(meta: dict) -> dict:
+    return {k: meta[k] for k in VIEWER_PIXEL_FIELDS}
+
+
+# --- The review step: once every case is answered, the reader's own answers in a session.
+
+
+@dataclass(frozen=True)
+class ReviewAnswer:
+    stage: str
+    label: str  # "" when indeterminate
+    confidence: int | None
+    indeterminate: bool
+    comment: str  # for an indeterminate answer: the reason
+    version: int  # > 1: revised
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    number: int  # 1-based position in the reader's order
+    token: str  # the case's opaque per-session token: the row's link, nothing else
+    answers: tuple  # ReviewAnswer | None per stage of the session's condition (latest version)
+
+    @property
+    def indeterminate(self) -> bool:
+        return any(a is not None and a.indeterminate for a in self.answers)
+
+
+def session_review_rows(*, session: ReadingSession) -> list[ReviewRow]:
+    """The reader's latest answers in ``session``, one row per case in their order (a stage
+    without an answer is None: in a sequential session, the AI-aided answer that a case whose
+    unaided answer was indeterminate does not ask for).
+
+    ``session`` comes from the blinding selector (the reader's own), and only the reader's
+    reads in it are read here: no truth, no model output, no case identity beyond the token."""
+    latest: dict[int, dict[str, ReviewAnswer]] = {}
+    reads = (
+        Read.objects.filter(item__session=session).order_by("item_id", "stage", "version")
+        .values_list("item_id", "stage", "label", "confidence", "indeterminate", "comment",
+                     "version")
+    )
+    for item_id, stage, *answer in reads:
+        latest.setdefault(item_id, {})[stage] = ReviewAnswer(stage, *answer)  # last version wins
+    stages = {
+        ReadingSession.Condition.UNAIDED: (Read.Stage.UNAIDED,),
+        ReadingSession.Condition.AI_AIDED: (Read.Stage.AIDED,),
+        ReadingSession.Condition.SEQUENTIAL: (Read.Stage.UNAIDED, Read.Stage.AIDED),
+    }[session.condition]
+    rows = SessionCase.objects.filter(session=session).order_by("position")
+    return [
+        ReviewRow(position + 1, token, tuple(latest.get(pk, {}).get(s) for s in stages))
+        for pk, position, token in rows.values_list("pk", "position", "token")
+    ]
 
 
 # --- Progress for coordinators (admin), never shown to readers.
@@ -494,3 +567,55 @@ def sessions_progress(*, session_ids) -> dict[int, SessionProgress]:
         )
         for s in sessions
     }
+
+
+# --- Reading progress of a study, for its coordinators and researchers (never for readers).
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    reader: str
+    session: str  # the session's name
+    token: str
+    round: int
+    condition: str
+    condition_display: str
+    n_items: int
+    n_done: int
+    median_time_ms: float | None
+    last_activity: datetime | None
+    status: str  # "done", "reading", "not started", "waiting"
+    opens: str  # for a waiting session: what it waits for (Gate.message), else ""
+
+    @property
+    def median_seconds(self) -> float | None:
+        return None if self.median_time_ms is None else self.median_time_ms / 1000
+
+
+def study_reading_progress(*, study: Study) -> list[ProgressRow]:
+    """Every session of ``study``, by round, reader and name: done / total, median time per
+    case (final answers), last activity and whether the session is open for its reader."""
+    sessions = list(
+        ReadingSession.objects.filter(study=study).select_related("reader", "study")
+        .order_by("round", "reader__username", "name", "id")
+    )
+    progress = sessions_progress(session_ids=[s.pk for s in sessions])
+    now = timezone.now()
+    rows = []
+    for s in sessions:
+        p = progress[s.pk]
+        gate = session_gate(session=s, now=now) if p.n_done < p.n_items else Gate(True, None, "")
+        if p.n_items and p.n_done == p.n_items:
+            status = "done"
+        elif not gate.open:
+            status = "waiting"
+        else:
+            status = "reading" if p.last_activity else "not started"
+        rows.append(ProgressRow(
+            reader=s.reader.get_username(), session=s.name, token=s.token, round=s.round,
+            condition=s.condition, condition_display=s.get_condition_display(),
+            n_items=p.n_items, n_done=p.n_done, median_time_ms=p.median_time_ms,
+            last_activity=p.last_activity, status=status,
+            opens=gate.describe(reader=s.reader.get_username()),
+        ))
+    return rows

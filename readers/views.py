@@ -1,16 +1,15 @@
 """The reading pages: a reader's worklist, the start of a session (or, once every case is
 answered, the review of the reader's own answers) and the viewer page."""
 
-from dataclasses import dataclass
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from inference.selectors import study_for_researcher
 from readers import reading_api, selectors
-from readers.models import Read, ReadingSession, SessionCase
+from readers.models import ReadingSession
 
 # --- Reading pages. Sessions and cases are looked up only through the blinding selectors.
 
@@ -58,59 +57,10 @@ def case_page(request: HttpRequest, session_token: str, case_token: str) -> Http
 # --- The review step: once every case is answered, the reader's own answers in this session.
 
 
-@dataclass(frozen=True)
-class ReviewAnswer:
-    stage: str
-    label: str  # "" when indeterminate
-    confidence: int | None
-    indeterminate: bool
-    comment: str  # for an indeterminate answer: the reason
-    version: int  # > 1: revised
-
-
-@dataclass(frozen=True)
-class ReviewRow:
-    number: int  # 1-based position in the reader's order
-    token: str  # the case's opaque per-session token: the row's link, nothing else
-    answers: tuple  # ReviewAnswer | None per stage of the session's condition (latest version)
-
-    @property
-    def indeterminate(self) -> bool:
-        return any(a is not None and a.indeterminate for a in self.answers)
-
-
-def _review_rows(session: ReadingSession) -> list[ReviewRow]:
-    """The reader's latest answers in ``session``, one row per case in their order (a stage
-    without an answer is None: in a sequential session, the AI-aided answer that a case whose
-    unaided answer was indeterminate does not ask for).
-
-    ``session`` comes from the blinding selector (the reader's own), and only the reader's
-    reads in it are read here: no truth, no model output, no case identity beyond the token.
-    (A read, so it belongs in ``selectors.py``; it is here while that file is being changed.)"""
-    latest: dict[int, dict[str, ReviewAnswer]] = {}
-    reads = (
-        Read.objects.filter(item__session=session).order_by("item_id", "stage", "version")
-        .values_list("item_id", "stage", "label", "confidence", "indeterminate", "comment",
-                     "version")
-    )
-    for item_id, stage, *answer in reads:
-        latest.setdefault(item_id, {})[stage] = ReviewAnswer(stage, *answer)  # last version wins
-    stages = {
-        ReadingSession.Condition.UNAIDED: (Read.Stage.UNAIDED,),
-        ReadingSession.Condition.AI_AIDED: (Read.Stage.AIDED,),
-        ReadingSession.Condition.SEQUENTIAL: (Read.Stage.UNAIDED, Read.Stage.AIDED),
-    }[session.condition]
-    rows = SessionCase.objects.filter(session=session).order_by("position")
-    return [
-        ReviewRow(position + 1, token, tuple(latest.get(pk, {}).get(s) for s in stages))
-        for pk, position, token in rows.values_list("pk", "position", "token")
-    ]
-
-
 def session_review(request: HttpRequest, session: ReadingSession) -> HttpResponse:
     """The done page (every case answered): every answer of the session, each row a link to
     its case, where the study's revision rule (``read_submit``) decides what may change."""
-    rows = _review_rows(session)
+    rows = selectors.session_review_rows(session=session)
     return render(
         request, "readers/session_done.html",
         {
@@ -119,3 +69,25 @@ def session_review(request: HttpRequest, session: ReadingSession) -> HttpRespons
             "n_indeterminate": sum(r.indeterminate for r in rows),
         },
     )
+
+
+# --- Reading progress of a study, for its coordinators and researchers.
+
+
+@login_required
+@require_GET
+@never_cache
+def study_progress(request: HttpRequest, slug: str) -> HttpResponse:
+    """Per reader and session: done / total, median time per case, last activity, and when a
+    waiting session opens. Admins and researchers of the study only (anyone else: 404)."""
+    study = study_for_researcher(user=request.user, slug=slug)
+    rows = selectors.study_reading_progress(study=study)
+    summary = {
+        "n_sessions": len(rows),
+        "n_items": sum(r.n_items for r in rows),
+        "n_done": sum(r.n_done for r in rows),
+        "n_finished": sum(r.status == "done" for r in rows),
+        "n_waiting": sum(r.status == "waiting" for r in rows),
+    } if rows else None
+    return render(request, "readers/study_progress.html",
+                  {"study": study, "rows": rows, "summary": summary})

@@ -75,6 +75,8 @@ MATRIX = {
     # an unaided session: the model's heat map does not exist for its reader either
     "reading:api-heatmap": ("get", ("session", "case"), API | {"alice": 404}),
     "reading:api-read": ("post", ("session", "case"), API | {"alice": 201}),
+    # Reading progress of every reader: the study's admins and researchers only.
+    "reading:progress": ("get", ("slug",), READERS_OUT | {"rachel": 200}),
     # The researcher's inference pages show model output: readers must never reach them. The
     # researcher's own access is tested with the inference app (None: not checked here).
     "inference:study": ("get", ("slug",), READERS_OUT | {"rachel": 200}),

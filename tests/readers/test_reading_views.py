@@ -29,8 +29,9 @@ CASE_KEYS = {
     "total", "n_done", "stage", "reads", "revisions_allowed", "ai", "prev_token", "next_token",
     "labels", "confidence_max", "pixels",
 }
+# Only what the viewer uses (issue 15 S4: no bits stored, nothing else that tells sites apart).
 PIXEL_KEYS = {
-    "rows", "columns", "dtype", "bits_stored", "rescale_slope", "rescale_intercept",
+    "rows", "columns", "dtype", "rescale_slope", "rescale_intercept",
     "window_center", "window_width", "pixel_spacing", "invert", "min_value", "max_value",
 }
 
