@@ -182,9 +182,10 @@ def case_read(request: HttpRequest, session_token: str, case_token: str) -> Json
         return error("invalid", "The body must be a JSON object.", status=400)
     form = ReadSubmitForm(payload, study=session.study)
     if not form.is_valid():
+        fields = {k: [str(m) for m in v] for k, v in form.errors.items()}
         return error(
-            "invalid", "Some fields are not valid.", status=400,
-            fields={k: [str(m) for m in v] for k, v in form.errors.items()},
+            "invalid", " ".join(m for messages in fields.values() for m in messages),
+            status=400, fields=fields,
         )
     result = read_submit(item=item, **form.cleaned_data)
     read = result.read
