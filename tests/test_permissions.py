@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 OUTSIDE = {
     "admin": "Django admin: staff only (tests/studies/test_admin.py, test_reading_admin.py)",
     "api-v1": "REST API: its own matrix in tests/api/test_rest_api.py",
+    "api-tokens": "a user's own API tokens only: tests/security/test_auth_tokens.py",
     "login": "Django's login page", "logout": "Django's logout",
     "password_change": "Django auth", "password_change_done": "Django auth",
     "password_reset": "Django auth", "password_reset_done": "Django auth",
