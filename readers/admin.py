@@ -1,6 +1,8 @@
 """Django admin of reading: reader profiles and study memberships (with the reader's seniority),
 reading sessions with progress per reader, bulk creation, audited reset and reassignment, and the
-audit trail."""
+audit trail. Scoped per study for coordinators who are not superusers, as the study admin is
+(:class:`studies.admin.StudyScopedAdmin`): sessions, reads, resets, progress and memberships of
+the studies they coordinate, and nothing of another."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import statistics
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -23,21 +26,25 @@ from readers.services.reading import (
     session_reset,
     sessions_create_audited,
 )
-from studies.models import Membership
+from studies.admin import ONLY_SHOWN, StudyScopedAdmin, coordinated_study_ids
+from studies.models import Membership, Study
 
 
 @admin.register(ReaderProfile)
-class ReaderProfileAdmin(admin.ModelAdmin):
+class ReaderProfileAdmin(StudyScopedAdmin):
+    # A profile is the person's, across studies: a coordinator sees their members' profiles.
+    study_path = "user__memberships__study"
+    coordinator_may_change = False
     list_display = ["user", "seniority", "years_experience", "site"]
-    list_filter = ["seniority", "site"]
+    list_filter = ["seniority", ("site", ONLY_SHOWN)]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     autocomplete_fields = ["user"]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(StudyScopedAdmin):
     list_display = ["user", "study", "role", "seniority", "created_at"]
-    list_filter = ["study", "role", "user__reader_profile__seniority"]
+    list_filter = [("study", ONLY_SHOWN), "role", "user__reader_profile__seniority"]
     search_fields = ["user__username", "study__slug"]
     autocomplete_fields = ["user"]
     list_select_related = ["user__reader_profile", "study"]
@@ -64,12 +71,12 @@ def _seconds(ms) -> str:
 
 
 @admin.register(ReadingSession)
-class ReadingSessionAdmin(admin.ModelAdmin):
+class ReadingSessionAdmin(StudyScopedAdmin):
     list_display = [
         "name", "reader", "study", "condition", "reads_done", "median_time", "last_activity",
         "opens_at",
     ]
-    list_filter = ["study", "condition", "reader"]
+    list_filter = [("study", ONLY_SHOWN), "condition", ("reader", ONLY_SHOWN)]
     search_fields = ["name", "reader__username", "study__slug"]
     list_select_related = ["reader", "study"]
     exclude = ["token"]
@@ -132,6 +139,7 @@ class ReadingSessionAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = SessionBulkForm(request.POST or None)
+        self._scope_bulk_form(request, form)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -148,8 +156,30 @@ class ReadingSessionAdmin(admin.ModelAdmin):
                 return redirect("admin:readers_readingsession_changelist")
         return self._render(request, "Create reading sessions (readers × reading cases)", form)
 
+    def _scope_bulk_form(self, request, form):
+        """A coordinator chooses among their studies, their readers and the models that fit."""
+        ids = coordinated_study_ids(request)
+        if ids is None:
+            return
+        from inference.selectors import model_versions_for_study
+
+        studies = Study.objects.filter(pk__in=ids)
+        form.fields["study"].queryset = studies
+        form.fields["readers"].queryset = form.fields["readers"].queryset.filter(
+            pk__in=get_user_model().objects.filter(
+                memberships__study__in=ids, memberships__role=Membership.Role.READER
+            ).values("pk")
+        )
+        versions = {
+            v.pk for study in studies for v in model_versions_for_study(study=study)
+            if v.training_study_id is None or v.training_study_id in ids
+        }
+        form.fields["model_version"].queryset = (
+            form.fields["model_version"].queryset.filter(pk__in=versions)
+        )
+
     def reset_view(self, request, pk: int):
-        session = get_object_or_404(ReadingSession, pk=pk)
+        session = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, session):
             raise PermissionDenied
         form = SessionResetForm(request.POST or None)
@@ -168,7 +198,7 @@ class ReadingSessionAdmin(admin.ModelAdmin):
         )
 
     def reassign_view(self, request, pk: int):
-        session = get_object_or_404(ReadingSession, pk=pk)
+        session = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, session):
             raise PermissionDenied
         form = SessionReassignForm(request.POST or None, session=session)
@@ -192,7 +222,9 @@ class ReadingSessionAdmin(admin.ModelAdmin):
 
     def progress_view(self, request):
         """Per reader: sessions, cases done, median time per case and last activity."""
-        sessions = list(ReadingSession.objects.select_related("study", "reader").order_by(
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        sessions = list(self.get_queryset(request).select_related("study", "reader").order_by(
             "study__slug", "reader__username", "opens_at"))
         progress = selectors.sessions_progress(session_ids=[s.pk for s in sessions])
         rows = {}
@@ -221,9 +253,9 @@ class ReadingSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(StudyScopedAdmin):
     list_display = ["created_at", "action", "study", "session", "actor", "reason"]
-    list_filter = ["action", "study"]
+    list_filter = ["action", ("study", ONLY_SHOWN)]
     search_fields = ["reason", "actor__username"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
