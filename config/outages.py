@@ -2,14 +2,17 @@
 that answers it, in the JSON shape of the API asked (issue 15 R4), never Django's HTML 500.
 
 The REST API (``/api/v1/``) answers through its exception handler (``api/exceptions.py``) in
-its own shape, ``{"detail": ...}``; :class:`OutageMiddleware` answers everything else: the
-reading API (``/api/...``) as ``{"error": {"code": "unavailable", "message": ...}}``, pages
-with a short plain page. Both say which dependency is down and add ``Retry-After``.
+its own shape, ``{"detail": ...}``; :class:`OutageMiddleware` answers what a view raised, and
+:func:`server_error` (``handler500``) what a middleware raised (the session or the user read
+before the view): the reading API (``/api/...``) as ``{"error": {"code": "unavailable",
+"message": ...}}``, pages with a short plain page. Each says which dependency is down and adds
+``Retry-After``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -42,6 +45,8 @@ def outage_response(request: HttpRequest, message: str) -> HttpResponse:
     """The 503 for ``request``: JSON under ``/api/``, else a plain page."""
     if request.path.startswith("/api/v1/"):
         response = JsonResponse({"detail": message}, status=503)
+    elif request.path == "/health/":  # its view did not run (a middleware met the outage)
+        response = JsonResponse({"status": "unavailable", "detail": message}, status=503)
     elif request.path.startswith("/api/"):
         response = JsonResponse({"error": {"code": "unavailable", "message": message}},
                                 status=503)
@@ -75,3 +80,14 @@ class OutageMiddleware:
             return None
         logger.error("outage on %s %s", request.method, request.path, exc_info=exc)
         return outage_response(request, message)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: an outage that escaped every view (raised in a middleware) is a 503 like
+    the others; anything else is Django's own 500 page."""
+    from django.views.defaults import server_error as django_server_error
+
+    message = outage_message(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    if message is None:
+        return django_server_error(request)
+    return outage_response(request, message)

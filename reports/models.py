@@ -40,6 +40,10 @@ class StudyReport(models.Model):
                                help_text="[{name, title, section, site_group}] PNGs on disk.")
     pdf_path = models.CharField(max_length=255, blank=True, help_text="Relative to MEDIA_ROOT.")
     error = models.TextField(blank=True)
+    requeue = models.BooleanField(
+        default=False, help_text="The broker refused the build: the sweep of every worker "
+        "queues it again once the broker answers (issue 15 R2).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",

@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.celery import QueueUnavailableError
 from inference.selectors import study_for_researcher
 from reports import pdf as report_pdf
 from reports.models import StudyReport
@@ -79,6 +80,10 @@ def study_report_create(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         report = build.study_report_request(study=study, user=request.user)
     except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("reports:study", slug=study.slug)
+    except QueueUnavailableError as exc:
+        # The report is saved, failed with this message, and queued again by itself later.
         messages.error(request, str(exc))
         return redirect("reports:study", slug=study.slug)
     return redirect("reports:detail", slug=study.slug, pk=report.pk)

@@ -30,7 +30,7 @@ from django.utils import timezone
 from analysis.compare.comparison import compare
 from analysis.table import exports as analysis_exports
 from analysis.table.longtable import validate_long_table
-from config.celery import enqueue_on_commit
+from config.celery import QueueUnavailableError, enqueue_on_commit
 from inference.models import ModelVersion, Prediction
 from readers.models import Read, ReaderProfile, ReadingSession, SessionCase
 from reports import example_cases
@@ -54,9 +54,11 @@ __all__ = [
     "report_exports",
     "study_report_build",
     "study_report_design",
+    "study_report_enqueue",
     "study_report_inputs",
     "study_report_request",
     "study_report_run",
+    "study_reports_requeue",
 ]
 
 
@@ -216,9 +218,15 @@ def _indeterminate_reasons(study: Study, undecided) -> dict[str, int]:
 def study_report_request(*, study: Study, model_version: ModelVersion | None = None,
                          seed: int = 0, n_bootstrap: int = 2000, user=None) -> StudyReport:
     """The report of the current inputs: the cached one when it exists (a failed one is queued
-    again), else a new one queued for :func:`reports.tasks.build_study_report` after commit."""
+    again), else a new one queued for :func:`reports.tasks.build_study_report` after commit.
+
+    Raises :class:`config.celery.QueueUnavailableError` when the broker refuses the build
+    (Redis is down): the report is then failed with that message and marked ``requeue``, so
+    every worker's sweep (:func:`study_reports_requeue`) queues it once the broker answers, and
+    a later request queues it too. Views answer 503."""
     df, design, digest = study_report_inputs(study=study, model_version=model_version,
                                              seed=seed, n_bootstrap=n_bootstrap)
+    refused: list[str] = []
     with transaction.atomic():
         report, created = StudyReport.objects.select_for_update().get_or_create(
             study=study, input_hash=digest,
@@ -229,9 +237,53 @@ def study_report_request(*, study: Study, model_version: ModelVersion | None = N
             return report
         if not created:
             report.status, report.progress, report.error = StudyReport.Status.QUEUED, 0, ""
-            report.save(update_fields=["status", "progress", "error"])
-        enqueue_on_commit("reports.build_study_report", report_id=report.pk)
+            report.requeue = False
+            report.save(update_fields=["status", "progress", "error", "requeue"])
+        study_report_enqueue(report_id=report.pk, refused=refused)
+    if refused:
+        report.refresh_from_db()
+        raise QueueUnavailableError(refused[0])
     return report
+
+
+def study_report_enqueue(*, report_id: int, refused: list[str] | None = None) -> None:
+    """Queue the build of report ``report_id`` once the transaction commits. A broker that
+    refuses it fails the report with a message and marks it ``requeue`` (never a silent loss,
+    never a report queued with nothing in the queue); the message is appended to ``refused``."""
+
+    def refuse(exc: Exception) -> None:
+        logger.error("report %s could not be queued", report_id, exc_info=exc)
+        message = (f"The report could not be queued: the task queue (Redis) is unavailable "
+                   f"({type(exc).__name__}: {exc}). It is queued again by itself once the "
+                   f"queue is back, or when the report is asked for again.")
+        StudyReport.objects.filter(pk=report_id).update(
+            status=StudyReport.Status.FAILED, error=message[:2000], requeue=True,
+            finished_at=timezone.now())
+        if refused is not None:
+            refused.append(message)
+
+    enqueue_on_commit("reports.build_study_report", report_id=report_id, on_error=refuse)
+
+
+def study_reports_requeue(*, study: Study | None = None) -> list[int]:
+    """Queue again every report whose build the broker refused (the sweep every worker runs,
+    issue 15 R2); the ids queued. Each is claimed by a conditional update first, so two
+    sweepers never queue one report twice; a broker still down marks it again."""
+    reports = StudyReport.objects.filter(requeue=True, status=StudyReport.Status.FAILED)
+    if study is not None:
+        reports = reports.filter(study=study)
+    queued = []
+    for pk in reports.values_list("pk", flat=True):
+        claimed = StudyReport.objects.filter(pk=pk, requeue=True,
+                                             status=StudyReport.Status.FAILED).update(
+            requeue=False, status=StudyReport.Status.QUEUED, progress=0, error="",
+            finished_at=None)
+        if claimed:
+            refused: list[str] = []
+            study_report_enqueue(report_id=pk, refused=refused)
+            if not refused:
+                queued.append(pk)
+    return queued
 
 
 def study_report_build(*, study: Study, model_version: ModelVersion | None = None,
