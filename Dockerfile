@@ -21,4 +21,5 @@ USER readerbench
 EXPOSE 8000
 # 0.0.0.0 is the container's interface; docker-compose.yml publishes it on the host's loopback
 # only, for a TLS reverse proxy in front (README, "Security").
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# Workers, threads, keep-alive and timeouts: config/gunicorn_conf.py (GUNICORN_* variables).
+CMD ["gunicorn", "-c", "config/gunicorn_conf.py", "config.wsgi:application"]

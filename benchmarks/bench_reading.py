@@ -271,8 +271,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ramp", type=float, default=None,
                         help="readers start at uniform random times over this many seconds "
                         "(default: --think; 0: all at once)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn worker processes (default: config/gunicorn_conf.py's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per gunicorn worker (default: the config file's)")
+    parser.add_argument("--keep-alive", type=int, default=None,
+                        help="gunicorn keep-alive seconds (default: the config file's, 0)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--keep", action="store_true", help="keep the study and accounts")
     args = parser.parse_args(argv)
@@ -299,11 +303,14 @@ def main(argv=None) -> int:
     print(f"prepared {args.cases} cases, {args.readers} readers and sessions in "
           f"{time.perf_counter() - t0:.1f} s ({urlparse(args.database_url).path.lstrip('/')})")
     port = _free_port()
+    # The deployment's own gunicorn settings (config/gunicorn_conf.py), as compose runs them.
+    overrides = [f"--{flag}={value}" for flag, value in (
+        ("workers", args.workers), ("threads", args.threads), ("keep-alive", args.keep_alive))
+        if value is not None]
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-         "--worker-class", "gthread", "--threads", str(args.threads),
-         "--keep-alive", "30", "--log-level", "warning"],
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn_conf.py",
+         "config.wsgi:application", "--bind", f"127.0.0.1:{port}", *overrides,
+         "--log-level", "warning"],
         cwd=REPO, env=env, start_new_session=True,
     )
     try:
@@ -346,7 +353,7 @@ def main(argv=None) -> int:
     in_db = stored_reads(info)
     n_requests = sum(len(v) for v in timings.values())
     print(f"\n{args.readers} concurrent readers, {args.cases} cases each, think {args.think} s, "
-          f"start ramp {args.ramp} s, gunicorn {args.workers}×{args.threads} (gthread), "
+          f"start ramp {args.ramp} s, gunicorn config/gunicorn_conf.py {' '.join(overrides)}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     for kind, label in [("next", "next case"), ("pixels", "pixels"), ("submit", "submit")]:
         print(f"  {label:<10} {_percentiles(timings[kind])}")

@@ -47,8 +47,9 @@ def production_server(data_dir: Path, **env_extra: str):
                    cwd=ROOT, env=env, check=True, timeout=300)
     port = _free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--timeout", "120"],
+        # The compose file's settings (config/gunicorn_conf.py), one worker, on a free port.
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn_conf.py", "config.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
