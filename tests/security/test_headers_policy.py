@@ -88,6 +88,27 @@ def test_no_page_has_an_inline_script_or_a_style_without_the_nonce(client, rs):
             assert "nonce=" in tag, (name, tag)
 
 
+def test_the_admin_pages_need_no_inline_script_or_style(client, rs, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="pw-root-sees-all")
+    client.force_login(root)
+    session = rs.session("alice")
+    for url in [
+        reverse("admin:index"), reverse("admin:studies_image_changelist"),
+        reverse("admin:studies_image_change", args=[rs.study.images.first().pk]),
+        reverse("admin:studies_study_change", args=[rs.study.pk]),
+        reverse("admin:readers_readingsession_add"),
+        reverse("admin:readers_readingsession_reset", args=[session.pk]),
+        reverse("admin:readers_readingsession_progress"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200 and _policy(response)["script-src"] == ["'self'"]
+        html = response.content.decode()
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"\son[a-z]+\s*=|\sstyle=\"", html), url
+        assert all("nonce=" in tag for tag in re.findall(r"<style\b[^>]*>", html)), url
+
+
 def test_permissions_policy_denies_devices_and_sensors(client, rs):
     response = client.get(reverse("login"))
     policy = dict(
