@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -33,19 +33,20 @@ def _check_cache() -> str:
     if cache.get(key) != "ok":
         raise RuntimeError("a value written to the cache did not read back")
     cache.delete(key)
-    return cache.__class__.__name__
+    return type(caches["default"]).__name__
 
 
 def _check_broker() -> str:
     if app.conf.task_always_eager:
         return "inline (no broker: tasks run in the web process)"
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
     return "connected"
 
 
 def _check_storage() -> str:
     root = Path(settings.MEDIA_ROOT)
+    root.mkdir(parents=True, exist_ok=True)  # made on first store anyway: missing is not down
     fd, name = tempfile.mkstemp(prefix=".health-", dir=root)
     try:
         os.write(fd, b"ok")

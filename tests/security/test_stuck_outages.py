@@ -48,6 +48,14 @@ def test_health_reports_each_dependency(client):
     assert all(check["ok"] for check in body["checks"].values())
 
 
+def test_health_makes_a_missing_media_folder_as_the_first_import_would(client, settings,
+                                                                       tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "fresh" / "media")
+    response = client.get("/health/")
+    assert response.status_code == 200 and response.json()["checks"]["storage"]["ok"]
+    assert list((tmp_path / "fresh" / "media").iterdir()) == []  # its probe file is gone
+
+
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis as the broker")
 def test_health_is_503_naming_the_broker_when_the_broker_is_down(client):
     with broker_at(f"redis://127.0.0.1:{free_port()}/0"):
@@ -69,7 +77,8 @@ def test_health_is_503_naming_the_cache_when_redis_is_down(client, settings):
 
 
 def test_health_is_503_naming_the_storage_when_it_cannot_be_written(client, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "not-there")
+    (tmp_path / "a-file").write_text("not a folder")
+    settings.MEDIA_ROOT = str(tmp_path / "a-file" / "media")
     response = client.get("/health/")
     body = response.json()
     assert response.status_code == 503 and body["checks"]["storage"]["ok"] is False
