@@ -10,6 +10,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from inference.models import InferenceJob, ModelVersion, Prediction
+from readers import selectors
 from readers.models import Read, ReadingSession
 from reports.models import StudyReport
 from reports.services import build
@@ -104,14 +105,42 @@ class SessionSerializer(_StaffFieldsMixin, serializers.ModelSerializer):
     repeat_of = serializers.SlugRelatedField(
         slug_field="token", read_only=True, allow_null=True, help_text="Staff only."
     )
+    n_done = serializers.SerializerMethodField(
+        help_text="Cases complete for the session's condition (its final answer given)."
+    )
+    median_time_ms = serializers.SerializerMethodField(
+        help_text="Median time on case over the final answers; staff only."
+    )
+    last_activity = serializers.SerializerMethodField(
+        help_text="Time of the reader's latest answer in the session (ISO 8601); staff only."
+    )
 
     class Meta:
         model = ReadingSession
         fields = [
-            "token", "study", "name", "condition", "opens_at", "n_items", "n_read",
-            "reader", "seed", "model_version", "repeat_of", "created_at",
+            "token", "study", "name", "condition", "round", "opens_at", "n_items", "n_read",
+            "n_done", "reader", "seed", "model_version", "repeat_of", "created_at",
+            "median_time_ms", "last_activity",
         ]
-        staff_fields = ("reader", "seed", "model_version", "repeat_of", "created_at")
+        staff_fields = ("reader", "seed", "model_version", "repeat_of", "created_at",
+                        "median_time_ms", "last_activity")
+
+    def _progress(self, session: ReadingSession):
+        """The session's progress: from the view's batch for the page, or on its own."""
+        batch = self.context.get("progress") or {}
+        if session.pk not in batch:
+            batch = selectors.sessions_progress(session_ids=[session.pk])
+        return batch[session.pk]
+
+    def get_n_done(self, session: ReadingSession) -> int:
+        return self._progress(session).n_done
+
+    def get_median_time_ms(self, session: ReadingSession) -> float | None:
+        return self._progress(session).median_time_ms
+
+    def get_last_activity(self, session: ReadingSession) -> str | None:
+        last = self._progress(session).last_activity
+        return last.isoformat() if last else None
 
     @staticmethod
     def _study_id(session: ReadingSession) -> int:
@@ -140,7 +169,10 @@ class ReadSerializer(_StaffFieldsMixin, serializers.ModelSerializer):
             "id", "study", "session", "case_token", "position", "stage", "version", "label",
             "confidence", "indeterminate", "comment", "time_ms", "submitted_at", "reader", "case",
         ]
-        staff_fields = ("reader", "case")
+        # The read's database id is global and sequential: its gaps would show a reader how much
+        # others have read (issue 15 S15). Readers tell their reads apart by session, case token,
+        # stage and version.
+        staff_fields = ("id", "reader", "case")
 
     @staticmethod
     def _study_id(read: Read) -> int:

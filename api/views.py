@@ -19,6 +19,7 @@ from api import permissions as perms
 from api import serializers
 from api.schema import ApiAutoSchema
 from inference.models import Prediction
+from readers import selectors
 from reports.models import StudyReport
 from reports.services import build
 
@@ -204,8 +205,18 @@ class SessionViewSet(ScopedViewSet):
                 n_items=Count("items", distinct=True),
                 n_read=Count("items", filter=Q(items__reads__isnull=False), distinct=True),
             )
-            .order_by("study__slug", "opens_at", "id")
+            .order_by("study__slug", "round", "opens_at", "id")
         )
+
+    def paginate_queryset(self, queryset):
+        # Progress (done, median time, last activity) for the whole page in two queries.
+        page = super().paginate_queryset(queryset)
+        rows = page if page is not None else queryset
+        self._progress = selectors.sessions_progress(session_ids=[s.pk for s in rows])
+        return page
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "progress": getattr(self, "_progress", None)}
 
 
 class ReadViewSet(ScopedViewSet):
@@ -221,6 +232,11 @@ class ReadViewSet(ScopedViewSet):
     }
 
     def queryset_for(self, roles):
+        if getattr(self, "action", None) == "retrieve":
+            # By id for admins and researchers only: a reader never sees read ids, and probing
+            # ids for their own would show, by the gaps, how much others read (issue 15 S15).
+            roles = perms.StudyRoles({k: v for k, v in roles.by_study.items()
+                                      if k in roles.staff})
         return (
             perms.visible_reads(user=self.request.user, roles=roles)
             .select_related("item__session__study", "item__session__reader")

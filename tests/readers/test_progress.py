@@ -69,3 +69,27 @@ def test_the_progress_page_is_for_the_studys_admins_and_researchers(reading_stud
     assert f"3 / {n}" in page and "reading" in page and "waiting" in page
     assert "opens when bob has finished" in page
     assert client.get(f"/studies/{reading_study.slug}x/progress/").status_code == 404
+
+
+def test_the_rest_api_gives_the_same_progress_to_staff_and_the_count_to_readers(
+    reading_study, cast, planned, client
+):
+    from django.urls import reverse
+
+    expected = {r.token: r for r in selectors.study_reading_progress(study=reading_study)}
+    client.force_login(cast["rachel"])
+    body = client.get(reverse("api-v1:session-list") + f"?study={reading_study.slug}").json()
+    rows = {s["token"]: s for s in body["results"]}
+    assert set(rows) == set(expected)
+    for token, row in rows.items():
+        want = expected[token]
+        assert (row["n_done"], row["n_items"], row["round"]) == (want.n_done, want.n_items,
+                                                                  want.round)
+        assert row["median_time_ms"] == want.median_time_ms
+        assert row["last_activity"] == (want.last_activity.isoformat()
+                                        if want.last_activity else None)
+    client.force_login(cast["bob"])  # a reader: his own sessions, his count, no staff fields
+    own = client.get(reverse("api-v1:session-list")).json()["results"]
+    assert {s["token"] for s in own} == {t for t, r in expected.items() if r.reader == "bob"}
+    assert all("median_time_ms" not in s and "last_activity" not in s for s in own)
+    assert sorted(s["n_done"] for s in own) == [0, 3]
