@@ -196,11 +196,11 @@ READERBENCH_IMPORT_MAX_ARCHIVE_BYTES = env_int(
 READERBENCH_IMPORT_MAX_RATIO = env_int("READERBENCH_IMPORT_MAX_RATIO", 100, minimum=1)
 READERBENCH_IMPORT_MAX_FILES = env_int("READERBENCH_IMPORT_MAX_FILES", 200_000, minimum=1)
 READERBENCH_IMPORT_MAX_SECONDS = env_int("READERBENCH_IMPORT_MAX_SECONDS", 4 * 3600, minimum=1)
-
-# The array cached with each case at import, the one the model reads: a function (pixels, *,
 # De-identification: extra tags (ggggeeee, hex, comma-separated) kept besides the keep-list of
 # studies/dicom/ps315.py. Empty by default: attributes not on the keep-list are removed.
 READERBENCH_DEID_KEEP_TAGS = env_list("READERBENCH_DEID_KEEP_TAGS", [])
+
+# The array cached with each case at import, the one the model reads: a function (pixels, *,
 # slope, intercept) -> array, named here so that the study domain imports no inference code.
 READERBENCH_CASE_ARRAY = "inference.engine.transforms.cached_array"
 
