@@ -73,10 +73,10 @@ def _seconds(ms) -> str:
 @admin.register(ReadingSession)
 class ReadingSessionAdmin(StudyScopedAdmin):
     list_display = [
-        "name", "reader", "study", "condition", "reads_done", "median_time", "last_activity",
-        "opens_at",
+        "name", "reader", "study", "round", "condition", "reads_done", "median_time",
+        "last_activity", "opens_at",
     ]
-    list_filter = [("study", ONLY_SHOWN), "condition", ("reader", ONLY_SHOWN)]
+    list_filter = [("study", ONLY_SHOWN), "round", "condition", ("reader", ONLY_SHOWN)]
     search_fields = ["name", "reader__username", "study__slug"]
     list_select_related = ["reader", "study"]
     exclude = ["token"]
@@ -147,7 +147,7 @@ class ReadingSessionAdmin(StudyScopedAdmin):
                     study=data["study"], readers=list(data["readers"]), name=data["name"],
                     condition=data["condition"], by=request.user, base_seed=data["seed"],
                     partitions=data["partitions"], override_reason=data["override_washout"],
-                    model_version=data["model_version"],
+                    model_version=data["model_version"], round=data["round"],
                 )
             except ReadingError as exc:
                 form.add_error(None, str(exc))

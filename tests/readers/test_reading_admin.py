@@ -107,6 +107,22 @@ def test_the_admin_form_creates_sessions_in_bulk(staff, rs):
     assert AuditEvent.objects.filter(action="sessions_create", actor__username="coordinator")
 
 
+def test_the_admin_form_plans_a_later_round(staff, rs):
+    from readers.selectors import session_gate
+
+    response = staff.post(reverse("admin:readers_readingsession_add"), {
+        "study": rs.study.pk, "readers": [rs.users["alice"].pk], "name": "Round 2",
+        "condition": "unaided", "round": 2, "partitions": ["test", "external"],
+    })
+    assert response.status_code == 302
+    planned = ReadingSession.objects.get(name="Round 2")
+    assert planned.round == 2
+    gate = session_gate(session=planned)  # alice has not finished her round-1 session
+    assert not gate.open and gate.waiting_for == (rs.session("alice").name,)
+    assert "Round 2" in staff.get(reverse("admin:readers_readingsession_changelist")).content \
+        .decode()
+
+
 def test_the_admin_form_refuses_people_who_are_not_readers_of_the_study(
     staff, rs, django_user_model
 ):

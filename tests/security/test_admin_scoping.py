@@ -173,3 +173,41 @@ def test_a_coordinator_sees_no_api_tokens_and_a_superuser_sees_every_study(clien
     assert "onfh" in html and "other" in html
     labels = client.get(reverse("admin:studies_referencelabel_changelist")).content.decode()
     assert f"{ReferenceLabel.objects.count()} reference labels" in labels
+
+
+def test_model_output_jobs_and_reports_are_scoped_too(client, world):
+    """Predictions, jobs, training runs, model versions and reports of onfh: its coordinator
+    sees them (read-only), another study's coordinator sees none of them."""
+    from inference.models import InferenceJob, ModelVersion, Prediction
+    from reports.models import StudyReport
+
+    rs, other, other_case, users = world
+    mv = ModelVersion.objects.create(
+        sha256="d" * 64, name="onfh-cnn", architecture="resnet18", input_size=96,
+        labels=["A", "B", "C1", "C2"], card={}, weights_file="models/d.pt", format="state_dict")
+    image = rs.study.images.first()
+    job = InferenceJob.objects.create(study=rs.study, model_version=mv, n_total=1)
+    prediction = Prediction.objects.create(model_version=mv, image=image, job=job,
+                                           probabilities=[0.1, 0.2, 0.3, 0.4],
+                                           predicted_label="C2")
+    report = StudyReport.objects.create(study=rs.study, input_hash="e" * 64,
+                                        code_version="test")
+    objects = {
+        "inference_modelversion": mv.pk, "inference_inferencejob": job.pk,
+        "inference_prediction": prediction.pk, "reports_studyreport": report.pk,
+    }
+    client.force_login(users["otto"])
+    for name, pk in objects.items():
+        listed = client.get(reverse(f"admin:{name}_changelist"))
+        assert listed.status_code in (200, 403), name
+        if listed.status_code == 200:
+            html = listed.content.decode()
+            assert "onfh" not in html and "onfh-cnn" not in html, name
+        opened = client.get(reverse(f"admin:{name}_change", args=[pk]))
+        assert opened.status_code in (302, 403), (name, opened.status_code)
+    client.force_login(users["olga"])
+    for name, pk in objects.items():
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+        page = client.get(reverse(f"admin:{name}_change", args=[pk]))
+        assert page.status_code == 200, name
+        assert client.post(reverse(f"admin:{name}_change", args=[pk]), {}).status_code == 403
