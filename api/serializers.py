@@ -12,8 +12,8 @@ from rest_framework import serializers
 from inference.models import InferenceJob, ModelVersion, Prediction
 from readers import selectors
 from readers.models import Read, ReadingSession
+from reports import files as report_files
 from reports.models import StudyReport
-from reports.services import build
 from studies.models import Image, Site, Study
 
 # Shapes of JSON fields for the OpenAPI schema (``Meta.json_schema``; api.schema).
@@ -346,7 +346,7 @@ class ReportSerializer(serializers.ModelSerializer):
 
     def get_exports(self, report: StudyReport) -> list:
         return [{"name": name, "url": self._url("api-v1:report-export", report.pk, name)}
-                for name in build.report_exports(report)]
+                for name in report_files.report_exports(report)]
 
 
 class ReportRequestSerializer(serializers.Serializer):

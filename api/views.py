@@ -20,8 +20,8 @@ from api import serializers
 from api.schema import ApiAutoSchema
 from inference.models import Prediction
 from readers import selectors
+from reports import files as report_files
 from reports.models import StudyReport
-from reports.services import build
 
 MAX_ID = 2**63 - 1  # the largest primary key PostgreSQL's bigint (and SQLite) can hold
 
@@ -352,6 +352,8 @@ class ReportViewSet(ScopedViewSet):
                 raise ValidationError({"model_version": [
                     f"no model version with this SHA-256 has predictions on {study.slug}"]})
         try:
+            from reports.services import build  # the analysis: imported on first use (R5)
+
             report = build.study_report_request(
                 study=study, model_version=version, seed=ask["seed"],
                 n_bootstrap=ask["n_bootstrap"], user=request.user,
@@ -382,7 +384,7 @@ class ReportViewSet(ScopedViewSet):
     def pdf(self, request, pk=None):
         """The report as a PDF."""
         report = self._done_report()
-        path = build.report_directory(report) / "report.pdf"
+        path = report_files.report_directory(report) / "report.pdf"
         if not path.is_file():
             raise NotFound("The report's PDF is missing.")
         return FileResponse(
@@ -391,16 +393,16 @@ class ReportViewSet(ScopedViewSet):
         )
 
     @action(detail=True, url_path=r"exports/(?P<name>[^/]+)", url_name="export",
-            download_types=tuple(dict.fromkeys(build.EXPORT_TYPES.values())),
+            download_types=tuple(dict.fromkeys(report_files.EXPORT_TYPES.values())),
             content_negotiation_class=DownloadNegotiation)
     def export(self, request, pk=None, name=None):
         """One file of the report's export bundle (the names its ``exports`` list)."""
         report = self._done_report()
-        path = build.report_export_path(report, name)
+        path = report_files.report_export_path(report, name)
         if path is None:
             raise NotFound("No such export.")
         return FileResponse(
             path.open("rb"), as_attachment=True,
-            content_type=build.EXPORT_TYPES[path.suffix],
+            content_type=report_files.EXPORT_TYPES[path.suffix],
             filename=f"{report.study.slug}-{report.input_hash[:12]}-{name}",
         )

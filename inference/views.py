@@ -10,8 +10,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from inference import selectors, services
+from inference import selectors
 from inference.forms import InferenceJobForm
+
+
+def _services():
+    """The inference services, imported on first use: they import torch (through the model
+    card), which a web worker should not load before a researcher asks for it (issue 15 R5:
+    the URL configuration imported torch, and a new worker took seconds to answer)."""
+    from inference import services
+
+    return services
 
 
 @login_required
@@ -36,14 +45,14 @@ def job_create(request: HttpRequest, slug: str) -> HttpResponse:
     form = InferenceJobForm(request.POST, model_versions=versions)
     if form.is_valid():
         try:
-            job = services.inference_job_create(
+            job = _services().inference_job_create(
                 study=study,
                 model_version=form.cleaned_data["model_version"],
                 partitions=form.cleaned_data["partitions"],
                 heatmaps=form.cleaned_data["heatmaps"],
                 user=request.user,
             )
-        except services.InferenceError as exc:
+        except _services().InferenceError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("inference:job", slug=study.slug, pk=job.pk)
@@ -60,12 +69,12 @@ def job_create(request: HttpRequest, slug: str) -> HttpResponse:
 def job_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     study = selectors.study_for_researcher(user=request.user, slug=slug)
     # Reading the page is one of the times a job whose worker died is found (issue 15 R1).
-    services.inference_jobs_sweep(study=study)
+    _services().inference_jobs_sweep(study=study)
     job = selectors.inference_job_get(study=study, pk=pk)
-    timings = [(k, float((job.timings or {}).get(k, 0.0))) for k in services.TIMING_KEYS]
+    timings = [(k, float((job.timings or {}).get(k, 0.0))) for k in _services().TIMING_KEYS]
     return render(request, "inference/job.html", {
         "study": study, "job": job, "timings": timings,
-        "can_retry": not services.lease_alive(job),
+        "can_retry": not _services().lease_alive(job),
     })
 
 
@@ -77,8 +86,8 @@ def job_retry(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     study = selectors.study_for_researcher(user=request.user, slug=slug)
     job = selectors.inference_job_get(study=study, pk=pk)
     try:
-        services.inference_job_retry(job=job)
-    except services.InferenceError as exc:
+        _services().inference_job_retry(job=job)
+    except _services().InferenceError as exc:
         messages.error(request, str(exc))
     else:
         messages.info(request, f"Job #{job.pk} queued again; only missing cases are run.")

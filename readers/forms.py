@@ -118,10 +118,10 @@ class SessionBulkForm(forms.Form):
     condition = forms.ChoiceField(choices=ReadingSession.Condition.choices)
     round = forms.IntegerField(
         min_value=1, max_value=99, initial=1, required=False,
-        help_text="Reading round (empty: 1). A session opens for its reader once they have finished their "
-        "sessions of earlier rounds and the study's washout has passed since their last read "
-        "there; an AI-aided session also waits for the reader's unaided session of its round "
-        "on the same cases. Rounds can be created ahead, in any order.",
+        help_text="Reading round (empty: 1). A session opens for its reader once they have "
+        "finished their sessions of earlier rounds and the study's washout has passed since "
+        "their last read there; an AI-aided session also waits for the reader's unaided "
+        "session of its round on the same cases. Rounds can be created ahead, in any order.",
     )
     partitions = forms.MultipleChoiceField(
         choices=[(p, Partition(p).label) for p in READING_PARTITIONS],

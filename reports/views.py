@@ -12,9 +12,24 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.celery import QueueUnavailableError
 from inference.selectors import study_for_researcher
-from reports import pdf as report_pdf
+from reports import files
 from reports.models import StudyReport
-from reports.services import build
+
+
+def _build():
+    """The report service and the PDF text, imported on first use: they import the analysis
+    (pandas, scipy, statsmodels) and matplotlib, which a web worker should not load before a
+    researcher asks for a report (issue 15 R5: a new worker took seconds to answer)."""
+    from reports.services import build
+
+    return build
+
+
+def _pdf():
+    from reports import pdf
+
+    return pdf
+
 
 SECTIONS = (("roc", "ROC curves per endpoint"), ("confusion", "Confusion matrices"),
             ("forest", "Reader - model differences"), ("agreement", "Agreement"),
@@ -26,26 +41,26 @@ def _report_context(report: StudyReport) -> dict:
     if report.status != StudyReport.Status.DONE:
         return {}
     comparison = report.result
-    found = report_pdf.findings(comparison)
+    found = _pdf().findings(comparison)
     groups = []
     for g in comparison["site_groups"]:
         figs = [f for f in report.figures if f["site_group"] == g["name"]]
         groups.append({
             "name": g["name"], "n_cases": g["n_cases"], "n_patients": g["n_patients"],
             "class_counts": g["class_counts"],
-            "raters": report_pdf.rater_rows(comparison, g),
-            "paired": report_pdf.paired_rows(g),
-            "mrmc": report_pdf.mrmc_rows(g) if g["mrmc"] else None,
-            "agreement": report_pdf.agreement_lines(g),
+            "raters": _pdf().rater_rows(comparison, g),
+            "paired": _pdf().paired_rows(g),
+            "mrmc": _pdf().mrmc_rows(g) if g["mrmc"] else None,
+            "agreement": _pdf().agreement_lines(g),
             "findings": found[g["name"]],
             "notes": g.get("notes", []),
             "figures": [(title, [f for f in figs if f["section"] == key])
                         for key, title in SECTIONS],
         })
     return {"groups": groups, "methods": comparison["methods"],
-            "exports": build.report_exports(report),
+            "exports": files.report_exports(report),
             "exclusions": comparison.get("exclusions", []),
-            "design_lines": report_pdf.design_lines({**report.design,
+            "design_lines": _pdf().design_lines({**report.design,
                                                      "code_version": report.code_version,
                                                      "input_hash": report.input_hash})}
 
@@ -78,7 +93,7 @@ def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def study_report_create(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_researcher(user=request.user, slug=slug)
     try:
-        report = build.study_report_request(study=study, user=request.user)
+        report = _build().study_report_request(study=study, user=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("reports:study", slug=study.slug)
@@ -94,7 +109,7 @@ def study_report_create(request: HttpRequest, slug: str) -> HttpResponse:
 def report_pdf_view(request: HttpRequest, slug: str, pk: int) -> FileResponse:
     study = study_for_researcher(user=request.user, slug=slug)
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
-    path = build.report_directory(report) / "report.pdf"
+    path = files.report_directory(report) / "report.pdf"
     if not path.is_file():
         raise Http404("The report's PDF is missing")
     return FileResponse(path.open("rb"), content_type="application/pdf", as_attachment=True,
@@ -108,11 +123,11 @@ def report_export(request: HttpRequest, slug: str, pk: int, name: str) -> FileRe
     """One file of the report's export bundle, as an attachment."""
     study = study_for_researcher(user=request.user, slug=slug)
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
-    path = build.report_export_path(report, name)
+    path = files.report_export_path(report, name)
     if path is None:
         raise Http404("No such export")
     return FileResponse(path.open("rb"), as_attachment=True,
-                        content_type=build.EXPORT_TYPES[path.suffix],
+                        content_type=files.EXPORT_TYPES[path.suffix],
                         filename=f"{study.slug}-{report.input_hash[:12]}-{name}")
 
 
@@ -123,7 +138,7 @@ def report_figure(request: HttpRequest, slug: str, pk: int, name: str) -> FileRe
     report = get_object_or_404(StudyReport, study=study, pk=pk, status=StudyReport.Status.DONE)
     if name not in {f["name"] for f in report.figures}:
         raise Http404("No such figure")
-    path = build.report_figure_path(report, name)
+    path = files.report_figure_path(report, name)
     if not path.is_file():
         raise Http404("The figure's file is missing")
     return FileResponse(path.open("rb"), content_type="image/png")

@@ -4,6 +4,7 @@ real tree and on a copy of it with a planted import."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -94,5 +95,26 @@ def test_the_pure_packages_load_without_django():
     """)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=300, env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_url_configuration_loads_no_model_or_analysis_code():
+    """Issue 15 R5: a new web worker answers its first request without importing torch, the
+    analysis (pandas, scipy, statsmodels) or matplotlib; they load when a researcher's page or
+    a worker needs them."""
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+        django.setup()
+        from django.urls import get_resolver
+        get_resolver().url_patterns
+        heavy = {"torch", "monai", "matplotlib", "pandas", "scipy", "statsmodels", "analysis"}
+        print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
+    """)
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "DATABASE_URL"}}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env={**env, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

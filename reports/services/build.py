@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import subprocess
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -35,6 +33,7 @@ from inference.models import ModelVersion, Prediction
 from readers.models import Read, ReaderProfile, ReadingSession, SessionCase
 from reports import example_cases
 from reports import figures as fig
+from reports.files import EXPORTS_DIR, report_directory, report_figure_path
 from reports.models import StudyReport
 from reports.pdf import render_pdf
 from reports.services.exports import (
@@ -50,8 +49,6 @@ from studies.storage import media_path
 __all__ = [
     "code_version",
     "example_specs",
-    "report_export_path",
-    "report_exports",
     "study_report_build",
     "study_report_design",
     "study_report_enqueue",
@@ -63,11 +60,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-EXPORTS_DIR = "exports"
-# The export bundle's file types and the content type each is served with.
-EXPORT_TYPES = {".csv": "text/csv", ".imrmc": "text/plain", ".json": "application/json",
-                ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(csv|imrmc|xlsx|json)")
 EXAMPLES_PER_ROW = 4  # example cases the model got right, and as many it got wrong
 
 
@@ -339,32 +331,6 @@ def _fail(report: StudyReport, message: str) -> None:
     report.status, report.error, report.finished_at = (StudyReport.Status.FAILED, message,
                                                        timezone.now())
     report.save(update_fields=["status", "error", "finished_at"])
-
-
-def report_directory(report: StudyReport) -> Path:
-    return Path(settings.MEDIA_ROOT) / "reports" / report.input_hash
-
-
-def report_exports(report: StudyReport) -> list[str]:
-    """File names of the report's export bundle (:func:`analysis.table.exports.write_bundle` of the
-    long table and comparison the report was built from), sorted; empty until it is built."""
-    directory = report_directory(report) / EXPORTS_DIR
-    if report.status != StudyReport.Status.DONE or not directory.is_dir():
-        return []
-    return sorted(p.name for p in directory.iterdir()
-                  if p.is_file() and EXPORT_NAME.fullmatch(p.name))
-
-
-def report_export_path(report: StudyReport, name: str) -> Path | None:
-    """The path of export ``name`` of ``report``, or ``None`` when it has no such file (only
-    names :func:`report_exports` lists: nothing outside the bundle's folder)."""
-    if name not in report_exports(report):
-        return None
-    return report_directory(report) / EXPORTS_DIR / name
-
-
-def report_figure_path(report: StudyReport, name: str) -> Path:
-    return report_directory(report) / "figures" / f"{name}.png"
 
 
 def example_specs(table, comparison: dict, design: dict) -> list[dict]:

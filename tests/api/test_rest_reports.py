@@ -15,6 +15,7 @@ from django.urls import reverse
 from knox.models import AuthToken
 
 from inference.models import Prediction
+from reports import files as report_files
 from reports.models import StudyReport
 from reports.services import build
 from studies.models import Membership, Site, Study
@@ -69,9 +70,9 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
     assert row["page"] == "http://testserver" + reverse("reports:detail", args=["onfh", built.pk])
 
     # Every file of the export bundle, byte for byte what the report wrote.
-    folder = build.report_directory(built) / "exports"
+    folder = report_files.report_directory(built) / "exports"
     names = [e["name"] for e in row["exports"]]
-    assert names == build.report_exports(built)
+    assert names == report_files.report_exports(built)
     assert {"long_table.csv", "long_table_dictionary.csv", "results.json", "study.xlsx"} <= set(
         names)
     assert any(n.endswith(".imrmc") for n in names)
@@ -93,7 +94,7 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
     pdf = client.get(row["pdf"], **auth)
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content) == (
-        build.report_directory(built) / "report.pdf").read_bytes()
+        report_files.report_directory(built) / "report.pdf").read_bytes()
     result = client.get(row["result"], **auth)
     assert result.status_code == 200 and result.json() == built.result
     exported = client.get(reverse(f"{NS}:report-export", args=[built.pk, "results.json"]),
@@ -103,7 +104,8 @@ def test_a_researchers_token_downloads_the_reports_files(client, cast, built):
 
 def test_only_the_listed_export_names_are_served(client, cast, built):
     auth = _token(cast["alice"])
-    assert (build.report_directory(built) / "result.json").is_file()  # beside, not in, exports
+    # beside the exports, not in them
+    assert (report_files.report_directory(built) / "result.json").is_file()
     for name in ("result.json", "report.pdf", "nope.csv", "long_table.CSV", "..", "exports"):
         url = reverse(f"{NS}:report-export", args=[built.pk, name])
         response = client.get(url, **auth)

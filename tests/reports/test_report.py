@@ -19,6 +19,7 @@ from analysis.table.exports import endpoint_slug
 from inference.models import Prediction
 from readers.models import ReaderProfile, SessionCase
 from readers.services.reading import read_submit, session_create
+from reports import files as report_files
 from reports.models import StudyReport
 from reports.pdf import fmt_ci, fmt_num
 from reports.services import build
@@ -55,7 +56,7 @@ def test_the_report_holds_compare_of_the_exported_long_table(report_study, built
                      seed=4).to_dict()
     assert built.status == StudyReport.Status.DONE and built.progress == 100
     assert built.result == json.loads(json.dumps(direct))
-    stored = build.report_directory(built) / "result.json"
+    stored = report_files.report_directory(built) / "result.json"
     assert json.loads(stored.read_text()) == built.result
     assert built.code_version == build.code_version()
     assert built.inputs["n_human_rows"] == int((df.reader_kind == "human").sum())
@@ -233,7 +234,7 @@ def test_the_heat_map_loses_the_padding_of_the_models_square_input():
 
 def test_the_report_carries_its_data_as_exports_that_reproduce_its_numbers(
         client, cast, report_study, built, tmp_path):
-    names = build.report_exports(built)
+    names = report_files.report_exports(built)
     slugs = [endpoint_slug(Endpoint(e["name"], tuple(e["positive"])))
              for e in built.result["endpoints"]]
     assert len(slugs) == len(report_study.endpoints) >= 2
