@@ -214,8 +214,10 @@ def read_submit(
         with transaction.atomic():
             # Serialise this reader's submits (the rounds and washout below depend on all of
             # their reads) and so number versions without gaps or races.
-            get_user_model().objects.select_for_update().filter(pk=session.reader_id).first()
-            SessionCase.objects.select_for_update().filter(pk=item.pk).first()
+            # Rows of these two tables only: no ordering, so no join (a join would lock the
+            # study's row too, and serialise every reader's submits on it).
+            _lock(get_user_model().objects.filter(pk=session.reader_id))
+            _lock(SessionCase.objects.filter(pk=item.pk))
             gate = session_gate(session=session)
             if not gate.open:
                 raise ReadingError(gate.message)
@@ -256,6 +258,11 @@ def read_submit(
             raise
         return SubmitResult(existing, created=False)
     return SubmitResult(read, created=True)
+
+
+def _lock(queryset) -> None:
+    """Lock the rows of ``queryset`` (of its own table only) until the transaction ends."""
+    list(queryset.select_for_update(of=("self",)).order_by().values_list("pk", flat=True))
 
 
 def ai_exposure_record(*, session: ReadingSession, item: SessionCase) -> None:
