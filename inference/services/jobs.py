@@ -6,15 +6,14 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from config.celery import enqueue_on_commit
+from config.leases import lease_recover, leases_sweep
 from inference.engine.card import ModelCardError, ModelError, check_card_labels
 from inference.models import InferenceJob, ModelVersion, Prediction
 from inference.services.common import (
@@ -157,53 +156,26 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
 
 def inference_jobs_sweep(*, study: Study | None = None, restarted_worker: str = "") -> list[int]:
     """Find running jobs whose worker is gone and queue each again, or fail it once it was
-    queued again ``READERBENCH_JOB_MAX_REDELIVERIES`` times; the ids of the jobs handled.
-
-    Gone: no heartbeat for a whole lease, or (``restarted_worker``, given by a worker as it
-    starts) last run by a worker of this very name, which cannot still be running it. Each
-    change is a compare-and-set on the heartbeat seen, so two sweepers (every worker sweeps)
-    never both act on a job, and a worker that beats again meanwhile keeps it."""
-    now = timezone.now()
-    expired = now - timedelta(seconds=lease_seconds())
-    stale = Q(heartbeat_at__lt=expired) | Q(heartbeat_at__isnull=True, started_at__lt=expired)
-    if restarted_worker:
-        stale |= Q(worker=restarted_worker)
-    jobs = InferenceJob.objects.filter(stale, status=InferenceJob.Status.RUNNING)
+    queued again ``READERBENCH_JOB_MAX_REDELIVERIES`` times; the ids of the jobs handled
+    (:func:`config.leases.leases_sweep`: no heartbeat for a whole lease, or last held by a
+    ``restarted_worker`` of this very name)."""
+    jobs = InferenceJob.objects.only("pk", "status", "worker", "heartbeat_at", "started_at",
+                                     "redeliveries", "model_version_id", "case_ids", "n_total")
     if study is not None:
         jobs = jobs.filter(study=study)
-    handled = []
-    for job in jobs.only("pk", "worker", "heartbeat_at", "started_at", "redeliveries",
-                         "model_version_id", "case_ids", "n_total"):
-        if _requeue_lost(job, now=now):
-            handled.append(job.pk)
-    return handled
+    return leases_sweep(jobs, restarted_worker=restarted_worker, **_RECOVER)
 
 
 def _requeue_lost(job: InferenceJob, *, now) -> bool:
-    last = job.heartbeat_at or job.started_at
-    seen = (Q(heartbeat_at=job.heartbeat_at) if job.heartbeat_at is not None
-            else Q(heartbeat_at__isnull=True))
-    claim = InferenceJob.objects.filter(seen, pk=job.pk, status=InferenceJob.Status.RUNNING)
-    lost = (f"its worker {job.worker or '(unknown)'} stopped answering (last heartbeat "
-            f"{last:%Y-%m-%d %H:%M:%S} UTC)" if last else "its worker never started it")
-    if job.redeliveries >= settings.READERBENCH_JOB_MAX_REDELIVERIES:
-        done = min(_count_done(job), job.n_total)
-        changed = claim.update(
-            status=InferenceJob.Status.FAILED, finished_at=now, n_done=done,
-            error=f"{lost}, and it was already queued again {job.redeliveries} time(s); "
-                  "retry it (only the missing cases are run)",
-        )
-        if changed:
-            logger.error("inference job %s failed: %s", job.pk, lost)
-        return bool(changed)
-    changed = claim.update(
-        status=InferenceJob.Status.QUEUED, redeliveries=F("redeliveries") + 1,
-        error=f"{lost}; queued again automatically",
-    )
-    if changed:
-        logger.warning("inference job %s: %s; queued again", job.pk, lost)
-        inference_job_enqueue(job_id=job.pk)
-    return bool(changed)
+    return lease_recover(job, now=now, **_RECOVER)
+
+
+_RECOVER = {
+    "what": "inference job",
+    "requeue": lambda pk: inference_job_enqueue(job_id=pk),
+    "retry_hint": "retry it (only the missing cases are run)",
+    "fail_fields": lambda job: {"n_done": min(_count_done(job), job.n_total)},
+}
 
 
 def _missing_case_ids(job: InferenceJob) -> list[int]:
