@@ -58,8 +58,11 @@ def reader_item_get(*, session: ReadingSession, token: str) -> SessionCase:
     return item
 
 
-def item_done_q() -> Q:
+def item_done_q(*, session: ReadingSession | None = None) -> Q:
     """On :class:`SessionCase`: the case has the answer that completes it in its session.
+
+    With ``session`` (all the cases are that session's), only its condition's test: a smaller
+    query, cheaper to build at every request.
 
     Unaided session: an unaided answer; AI-aided: an aided answer; sequential: an aided answer,
     or an unaided answer whose latest version is indeterminate where the study does not let an
@@ -78,6 +81,14 @@ def item_done_q() -> Q:
         .exclude(Exists(later_unaided))
     )
     condition = ReadingSession.Condition
+    if session is not None:
+        if session.condition == condition.UNAIDED:
+            return Q(has(unaided))
+        if session.condition == condition.AI_AIDED:
+            return Q(has(aided))
+        if session.study.indeterminate_unlocks_ai:
+            return Q(has(aided))
+        return Q(has(aided)) | Q(final_unaided_indeterminate)
     return (
         Q(has(unaided), session__condition=condition.UNAIDED)
         | Q(has(aided), session__condition=condition.AI_AIDED)
@@ -103,7 +114,7 @@ def session_next_item(*, session: ReadingSession) -> SessionCase | None:
     when the session is done."""
     return (
         SessionCase.objects.filter(session=session)
-        .exclude(item_done_q())
+        .exclude(item_done_q(session=session))
         .select_related("image")
         .order_by("position")
         .first()
@@ -159,30 +170,37 @@ class Gate:
 def session_gate(*, session: ReadingSession, now: datetime | None = None) -> Gate:
     """Whether ``session`` is open now for its reader, and if not, until when or what for."""
     now = now or timezone.now()
-    mine = ReadingSession.objects.filter(study_id=session.study_id, reader_id=session.reader_id)
-    first = Q(round__lt=session.round)
-    if session.condition != ReadingSession.Condition.UNAIDED:
-        shared = SessionCase.objects.filter(
-            session=OuterRef("pk"),
-            image_id__in=SessionCase.objects.filter(session=session).values("image_id"),
-        )
-        first |= Q(Exists(shared), round=session.round,
-                   condition=ReadingSession.Condition.UNAIDED)
-    earlier = mine.filter(first).exclude(pk=session.pk)
-    unfinished = list(
-        earlier.filter(
-            Exists(SessionCase.objects.filter(session=OuterRef("pk")).exclude(item_done_q()))
-        ).order_by("round", "id").values_list("name", flat=True)
+    # The reader's other sessions of the study: usually none or a few, one small query. The
+    # heavier questions below are asked only when there are sessions to ask them about.
+    others = list(
+        ReadingSession.objects.filter(study_id=session.study_id, reader_id=session.reader_id)
+        .exclude(pk=session.pk).order_by("round", "id").values_list("pk", "round", "condition",
+                                                                     "name")
     )
-    if unfinished:
-        later = session.opens_at if session.opens_at > now else None
-        return Gate(False, later, "earlier_round", tuple(unfinished))
+    earlier = [pk for pk, r, _, _ in others if r < session.round]
+    same_round_unaided = [pk for pk, r, c, _ in others if r == session.round
+                          and c == ReadingSession.Condition.UNAIDED]
+    if same_round_unaided and session.condition != ReadingSession.Condition.UNAIDED:
+        cases = SessionCase.objects.filter(session=session).values("image_id")
+        earlier += list(
+            SessionCase.objects.filter(session_id__in=same_round_unaided, image_id__in=cases)
+            .order_by().values_list("session_id", flat=True).distinct()
+        )
+    if earlier:
+        unfinished_ids = set(
+            SessionCase.objects.filter(session_id__in=earlier).exclude(item_done_q())
+            .order_by().values_list("session_id", flat=True).distinct()
+        )
+        unfinished = [name for pk, _, _, name in others if pk in unfinished_ids]
+        if unfinished:
+            later = session.opens_at if session.opens_at > now else None
+            return Gate(False, later, "earlier_round", tuple(unfinished))
     opens_at, reason = session.opens_at, "scheduled"
-    if not session.washout_override_reason:
+    if others and not session.washout_override_reason:
         cases = SessionCase.objects.filter(session=session).values("image_id")
         last = (
-            Read.objects.filter(item__session__in=mine.exclude(pk=session.pk))
-            .filter(Q(item__session__in=earlier) | Q(item__image_id__in=cases))
+            Read.objects.filter(item__session_id__in=[pk for pk, _, _, _ in others])
+            .filter(Q(item__session_id__in=earlier) | Q(item__image_id__in=cases))
             .aggregate(last=Max("submitted_at"))["last"]
         )
         if last is not None:
@@ -418,8 +436,15 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
         .order_by()
         .values_list("position", "token")
     )
-    counts = {"total": items.count(), "done": items.filter(item_done_q()).count()}
-    ai_seen = AiExposure.objects.filter(reader_id=session.reader_id, image_id=item.image_id)
+    counts = items.aggregate(total=Count("id"),
+                             done=Count("id", filter=item_done_q(session=session)))
+    # Whether the reader was shown model output on this case: it matters only for a revision
+    # of an unaided answer, so it is asked only then.
+    ai_seen = (
+        study.revisions_allowed and Read.Stage.UNAIDED in reads
+        and AiExposure.objects.filter(reader_id=session.reader_id,
+                                      image_id=item.image_id).exists()
+    )
     prediction = session_prediction(session=session, item=item)
     ai = None
     if prediction is not None:
@@ -441,7 +466,7 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
         number=item.position + 1,
         total=counts["total"],
         n_done=counts["done"],
-        stage=_stage_asked(session, reads, study.revisions_allowed, ai_seen.exists()),
+        stage=_stage_asked(session, reads, study.revisions_allowed, ai_seen),
         reads=reads,
         revisions_allowed=study.revisions_allowed,
         ai=ai,
