@@ -30,6 +30,27 @@ logger = logging.getLogger(__name__)
 QUEUED, RUNNING, FAILED = "queued", "running", "failed"
 
 
+class Leased(models.Model):
+    """The lease fields of work a worker runs (abstract): the running task renews
+    ``heartbeat_at``; a row silent for a whole ``READERBENCH_JOB_LEASE_SECONDS`` lost its worker
+    and is queued again or failed by the sweep. The concrete model has ``status``,
+    ``started_at``, ``finished_at`` and ``error``."""
+
+    worker = models.CharField(
+        max_length=255, blank=True, help_text="The Celery worker running (or last to run) it."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time the running task said it was alive."
+    )
+    redeliveries = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the sweep queued it again after its worker was lost "
+        "(back to 0 when its owner retries it).",
+    )
+
+    class Meta:
+        abstract = True
+
+
 def lease_seconds() -> int:
     return settings.READERBENCH_JOB_LEASE_SECONDS
 

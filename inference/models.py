@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
+from config.leases import Leased
 from studies.models import Image, Study
 
 
@@ -95,7 +96,7 @@ class CeleryTracked(models.Model):
         abstract = True
 
 
-class InferenceJob(CeleryTracked):
+class InferenceJob(CeleryTracked, Leased):
     """One model version run on a frozen set of a study's cases, with progress and timings."""
 
     Status = TaskStatus
@@ -123,18 +124,6 @@ class InferenceJob(CeleryTracked):
     )
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Times a worker started on the job (a redelivery adds one)."
-    )
-    # The lease (issue 15 R1): the running task renews heartbeat_at; a job silent for a whole
-    # READERBENCH_JOB_LEASE_SECONDS lost its worker and is queued again or failed by the sweep.
-    worker = models.CharField(
-        max_length=255, blank=True, help_text="The Celery worker running (or last to run) it."
-    )
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last time the running task said it was alive."
-    )
-    redeliveries = models.PositiveSmallIntegerField(
-        default=0, help_text="Times the sweep queued it again after its worker was lost "
-        "(back to 0 when its owner retries it).",
     )
 
     class Meta:
@@ -201,7 +190,7 @@ class Prediction(models.Model):
         return f"{self.model_version.short_sha} on case {self.image_id}: {self.predicted_label}"
 
 
-class TrainingRun(CeleryTracked):
+class TrainingRun(CeleryTracked, Leased):
     """A training of a network on a study's train partition, selected on its validation
     partition; test and external metrics are reported, never used."""
 

@@ -7,12 +7,16 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
+from config.leases import Leased
 from studies.models import Study
 
 
-class StudyReport(models.Model):
+class StudyReport(Leased):
     """A built study report (web page, figures, PDF), cached by the hash of its inputs: the long
-    table (reads, predictions, truth), the design, the settings and the code version."""
+    table (reads, predictions, truth), the design, the settings and the code version.
+
+    A build holds a lease (:class:`config.leases.Leased`): a worker killed mid-build stops
+    beating, and every default-queue worker's sweep queues the build again or fails it."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
@@ -49,6 +53,8 @@ class StudyReport(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When a worker first started building it.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

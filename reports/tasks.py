@@ -8,6 +8,12 @@ A report the broker refused (Redis down when it was asked for) is failed and mar
 ``requeue``; every worker queues such reports again as it starts and then every
 ``READERBENCH_SWEEP_SECONDS`` (:func:`config.celery.run_every`), so it completes once Redis is
 back without anyone asking again.
+
+A ``--pool solo`` worker killed with ``kill -9`` mid-build leaves its message unacknowledged
+until the broker's visibility timeout (hours); the build holds a lease (:mod:`config.leases`),
+so the same sweep queues a build whose worker stopped beating again (or fails it after
+``READERBENCH_JOB_MAX_REDELIVERIES``), and a worker restarted under the same name takes its
+builds back as it starts.
 """
 
 from __future__ import annotations
@@ -21,14 +27,21 @@ from reports.services import build
 
 
 # No route: it goes to CELERY_TASK_DEFAULT_QUEUE ("default", the CPU workers).
-@shared_task(name="reports.build_study_report", acks_late=True, reject_on_worker_lost=True)
-def build_study_report(*, report_id: int) -> str | None:
-    report = build.study_report_run(report_id=report_id)
+@shared_task(name="reports.build_study_report", acks_late=True, reject_on_worker_lost=True,
+             bind=True)
+def build_study_report(self, *, report_id: int) -> str | None:
+    worker = "" if self.request.is_eager else self.request.hostname or ""
+    report = build.study_report_run(report_id=report_id, worker=worker)
     return None if report is None else report.status
 
 
-@worker_ready.connect
-def requeue_refused_reports(sender, **kwargs) -> None:
+def _sweep_reports() -> None:
     build.study_reports_requeue()
-    run_every(settings.READERBENCH_SWEEP_SECONDS, build.study_reports_requeue,
-              name="sweep-refused-reports")
+    build.study_reports_sweep()
+
+
+@worker_ready.connect
+def sweep_stuck_reports(sender, **kwargs) -> None:
+    build.study_reports_requeue()
+    build.study_reports_sweep(restarted_worker=getattr(sender, "hostname", "") or "")
+    run_every(settings.READERBENCH_SWEEP_SECONDS, _sweep_reports, name="sweep-reports")

@@ -29,6 +29,7 @@ from analysis.compare.comparison import compare
 from analysis.table import exports as analysis_exports
 from analysis.table.longtable import validate_long_table
 from config.celery import QueueUnavailableError, enqueue_on_commit
+from config.leases import heartbeat, inline_worker_name, lease_alive, lease_take, leases_sweep
 from inference.models import ModelVersion, Prediction
 from readers.models import Read, ReaderProfile, ReadingSession, SessionCase
 from reports import example_cases
@@ -225,12 +226,16 @@ def study_report_request(*, study: Study, model_version: ModelVersion | None = N
             defaults={"model_version": model_version, "seed": seed, "n_bootstrap": n_bootstrap,
                       "code_version": code_version(), "design": design, "created_by": user,
                       "inputs": _inputs_record(df, seed, n_bootstrap, model_version)})
-        if not created and report.status != StudyReport.Status.FAILED:
+        # Built again: a failed report, and one marked running whose worker died (its lease
+        # expired); a done, queued or live one is returned as it is.
+        lost = report.status == StudyReport.Status.RUNNING and not lease_alive(report)
+        if not created and report.status != StudyReport.Status.FAILED and not lost:
             return report
         if not created:
             report.status, report.progress, report.error = StudyReport.Status.QUEUED, 0, ""
-            report.requeue = False
-            report.save(update_fields=["status", "progress", "error", "requeue"])
+            report.requeue, report.redeliveries = False, 0
+            report.save(update_fields=["status", "progress", "error", "requeue",
+                                       "redeliveries"])
         study_report_enqueue(report_id=report.pk, refused=refused)
     if refused:
         report.refresh_from_db()
@@ -278,6 +283,20 @@ def study_reports_requeue(*, study: Study | None = None) -> list[int]:
     return queued
 
 
+def study_reports_sweep(*, study: Study | None = None, restarted_worker: str = "") -> list[int]:
+    """Queue again every report whose build lost its worker (``kill -9`` of a solo worker
+    leaves the message unacknowledged for hours), or fail it after
+    ``READERBENCH_JOB_MAX_REDELIVERIES`` (:func:`config.leases.leases_sweep`: no heartbeat for
+    a whole lease, or last built by a ``restarted_worker`` of this very name); the ids."""
+    reports = StudyReport.objects.only("pk", "status", "worker", "heartbeat_at", "started_at",
+                                       "redeliveries")
+    if study is not None:
+        reports = reports.filter(study=study)
+    return leases_sweep(reports, restarted_worker=restarted_worker, what="study report",
+                        requeue=lambda pk: study_report_enqueue(report_id=pk),
+                        retry_hint="ask for the report again to rebuild it")
+
+
 def study_report_build(*, study: Study, model_version: ModelVersion | None = None,
                        seed: int = 0, n_bootstrap: int = 2000, user=None) -> StudyReport:
     """Build the report now (in this process) unless one with the same inputs is done; return
@@ -291,23 +310,48 @@ def study_report_build(*, study: Study, model_version: ModelVersion | None = Non
                   "inputs": _inputs_record(df, seed, n_bootstrap, model_version)})
     if report.status == StudyReport.Status.DONE:
         return report
-    return _build(report, df)
+    worker = inline_worker_name()
+    with transaction.atomic():
+        locked = StudyReport.objects.select_for_update().get(pk=report.pk)
+        if locked.status == StudyReport.Status.DONE:
+            return locked
+        lease_take(locked, worker=worker)
+    report.refresh_from_db()
+    with heartbeat(StudyReport, pk=report.pk, worker=worker):
+        return _build(report, df)
 
 
-def study_report_run(*, report_id: int) -> StudyReport | None:
-    """The task body: build report ``report_id`` unless it is gone or already done. Fails the
-    report when its inputs changed since it was asked for (a new request makes a new one)."""
-    report = StudyReport.objects.filter(pk=report_id).select_related(
-        "study", "model_version").first()
-    if report is None or report.status == StudyReport.Status.DONE:
-        return report
-    df, _, digest = study_report_inputs(study=report.study, model_version=report.model_version,
-                                        seed=report.seed, n_bootstrap=report.n_bootstrap)
-    if digest != report.input_hash:
-        _fail(report, "The study's reads, predictions or settings changed after this report "
-                      "was requested; request the report again.")
-        return report
-    return _build(report, df)
+def study_report_run(*, report_id: int, worker: str = "") -> StudyReport | None:
+    """The task body: build report ``report_id`` unless it is gone, done, failed (a message
+    left over after the sweep failed it; it is built again only when asked for again) or
+    running on another live worker. Fails the report when its inputs changed since it was
+    asked for (a new request makes a new one).
+
+    ``worker`` (the Celery worker's name) takes the report's lease, renewed while it builds
+    (:mod:`config.leases`), so :func:`study_reports_sweep` finds a build whose worker died."""
+    worker = worker or inline_worker_name()
+    with transaction.atomic():
+        report = StudyReport.objects.select_for_update().filter(pk=report_id).first()
+        if report is None:
+            logger.warning("report %s does not exist (deleted?); nothing to do", report_id)
+            return None
+        if report.status in (StudyReport.Status.DONE, StudyReport.Status.FAILED):
+            return report
+        if report.worker and report.worker != worker and lease_alive(report):
+            logger.info("report %s is being built on %s; this copy of the task stops",
+                        report_id, report.worker)
+            return report
+        lease_take(report, worker=worker)
+    with heartbeat(StudyReport, pk=report.pk, worker=report.worker):
+        report = StudyReport.objects.select_related("study", "model_version").get(pk=report.pk)
+        df, _, digest = study_report_inputs(
+            study=report.study, model_version=report.model_version, seed=report.seed,
+            n_bootstrap=report.n_bootstrap)
+        if digest != report.input_hash:
+            _fail(report, "The study's reads, predictions or settings changed after this "
+                          "report was requested; request the report again.")
+            return report
+        return _build(report, df)
 
 
 def _inputs_record(df, seed, n_bootstrap, model_version) -> dict:
