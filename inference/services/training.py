@@ -2,6 +2,7 @@
 separately, register the result as a model version."""
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,14 +13,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import enqueue_on_commit
+from config.leases import lease_alive, lease_refusal, lease_take, leases_sweep
 from inference.engine.card import ModelCard
 from inference.models import TrainingRun
 from inference.services.common import MODELS_DIR, InferenceError, media_path
+from inference.services.leases import inline_worker_name, training_heartbeat
 from inference.services.versions import model_version_register
 from studies.models import Image, Partition, Study
 
 TRAINING_PARTITIONS = (Partition.TRAIN, Partition.VALIDATION)
 REPORTED_PARTITIONS = (Partition.TEST, Partition.EXTERNAL)
+
+logger = logging.getLogger(__name__)
 
 
 def study_labelled_cases(*, study: Study, partition: str) -> tuple[list[int], list[str]]:
@@ -51,15 +56,55 @@ def training_run_create(*, study: Study, seed: int, parameters: dict, output_dir
         run = TrainingRun.objects.create(study=study, seed=seed, parameters=dict(parameters),
                                          output_dir=str(output_dir), created_by=user)
         if enqueue:
-            enqueue_on_commit(
-                "inference.train_model", run_id=run.pk,
-                on_sent=lambda result: TrainingRun.objects.filter(pk=run.pk).update(
-                    celery_task_id=result.id or ""),
-            )
+            training_run_enqueue(run_id=run.pk)
     return run
 
 
-def training_run_execute(*, run_id: int, progress=None):
+def training_run_enqueue(*, run_id: int) -> None:
+    """Queue run ``run_id`` on the ``gpu`` queue once the transaction commits; its Celery id is
+    kept, and a broker that refuses it fails the run with a message (never a silent loss)."""
+
+    def sent(result) -> None:
+        TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id or "")
+
+    def refused(exc: Exception) -> None:
+        logger.error("training run %s could not be queued", run_id, exc_info=exc)
+        TrainingRun.objects.filter(pk=run_id).update(
+            status=TrainingRun.Status.FAILED, finished_at=timezone.now(),
+            error=f"could not queue the run on the gpu queue ({type(exc).__name__}: {exc}); "
+            "check REDIS_URL and the broker, then retry it",
+        )
+
+    enqueue_on_commit("inference.train_model", run_id=run_id, on_sent=sent, on_error=refused)
+
+
+def training_run_retry(*, run: TrainingRun) -> TrainingRun:
+    """Queue a run again, whatever its state, unless a live worker is running it (a run marked
+    running whose lease expired counts as not running); a done run trains again."""
+    with transaction.atomic():
+        current = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if lease_alive(current):
+            raise InferenceError(lease_refusal(current, what="training run"))
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.QUEUED, error="", finished_at=None, redeliveries=0)
+        training_run_enqueue(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def training_runs_sweep(*, study: Study | None = None, restarted_worker: str = "") -> list[int]:
+    """Queue again every training run whose worker is gone, or fail it after
+    ``READERBENCH_JOB_MAX_REDELIVERIES`` (:func:`config.leases.leases_sweep`); the ids."""
+    runs = TrainingRun.objects.only("pk", "status", "worker", "heartbeat_at", "started_at",
+                                    "redeliveries")
+    if study is not None:
+        runs = runs.filter(study=study)
+    return leases_sweep(runs, restarted_worker=restarted_worker, what="training run",
+                        requeue=lambda pk: training_run_enqueue(run_id=pk),
+                        retry_hint="retry it (training_run_retry)")
+
+
+def training_run_execute(*, run_id: int, progress=None, worker: str = ""):
     """Train on the train partition, select the epoch on validation, then evaluate the chosen
     model on test and on external, separately, and register it as a model version.
 
@@ -67,14 +112,33 @@ def training_run_execute(*, run_id: int, progress=None):
     test and external cases go to :func:`~inference.engine.training.evaluate` once, after
     training, and their numbers are reported, never used for a choice. Errors are stored on
     the run (status ``failed``) and re-raised for a caller that waits.
+
+    ``worker`` (the Celery worker's name) takes the run's lease, renewed while it trains
+    (:mod:`config.leases`); a run that is done, failed (it trains again only through
+    :func:`training_run_retry`) or held by another live worker is left as it is.
     """
+    worker = worker or inline_worker_name()
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            logger.warning("training run %s does not exist (deleted?); nothing to do", run_id)
+            return None
+        if run.status in (TrainingRun.Status.DONE, TrainingRun.Status.FAILED):
+            return run
+        if run.worker and run.worker != worker and lease_alive(run):
+            logger.info("training run %s is running on %s; this copy of the task stops",
+                        run_id, run.worker)
+            return run
+        lease_take(run, worker=worker)
+        TrainingRun.objects.filter(pk=run.pk).update(error="")
+    with training_heartbeat(run_id=run.pk, worker=run.worker):
+        return _train(TrainingRun.objects.select_related("study").get(pk=run.pk), progress)
+
+
+def _train(run: TrainingRun, progress):
     from inference.engine import training
     from inference.engine.card import save_model
-    run = TrainingRun.objects.select_related("study").filter(pk=run_id).first()
-    if run is None or run.status == TrainingRun.Status.DONE:
-        return run
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING,
-                                                 started_at=timezone.now(), error="")
+
     study, params = run.study, dict(run.parameters)
     codes = study.label_codes
     index = {c: i for i, c in enumerate(codes)}
