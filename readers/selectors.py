@@ -218,8 +218,9 @@ def session_gate(*, session: ReadingSession, now: datetime | None = None) -> Gat
 def study_long_table(*, study: Study) -> list[dict]:
     """One row per reader × case × condition × session, final read versions only.
 
-    ``session`` numbers a reader's sessions of one condition 1, 2, ... in the order they opened,
-    so a repeated unaided session is session 2. In a sequential AI-aided session the locked
+    ``session`` numbers a reader's sessions of one condition 1, 2, ... by round, then in the
+    order they opened, so a repeated unaided session is session 2 whatever order the rounds were
+    created in. In a sequential AI-aided session the locked
     first answer is an ``unaided`` row and the answer given with the AI output an ``ai_aided``
     row, both with that session's number. ``case`` is the case id, ``patient`` the pseudonym and
     ``hip`` pseudonym and side: nothing here identifies a person. Model predictions join this
@@ -230,7 +231,7 @@ def study_long_table(*, study: Study) -> list[dict]:
     sessions = list(
         ReadingSession.objects.filter(study=study)
         .select_related("reader__reader_profile")
-        .order_by("opens_at", "created_at", "id")
+        .order_by("round", "opens_at", "created_at", "id")
     )
     numbers: dict[int, dict[str, int]] = {}
     counters: dict[tuple[int, str], int] = defaultdict(int)

@@ -161,3 +161,24 @@ def test_the_worklist_and_the_reading_api_say_when_a_session_opens(reading_study
     assert rows[alice_2.token]["closed_reason"] == "washout"
     assert rows[alice_2.token]["opens_at"] == opens_at.isoformat()
     assert opens_at.strftime("%Y-%m-%d %H:%M") in client.get("/read/").content.decode()
+
+
+def test_the_long_table_numbers_sessions_by_round_whatever_the_creation_order(reading_study,
+                                                                               cast):
+    """A repeat planned first (round 3) and the first reading created after it (round 1): the
+    first reading is session 1 in the long table, the repeat session 2."""
+    repeat = session_create(study=reading_study, reader=cast["alice"], name="Repeat",
+                            condition="unaided", round=3)
+    first = session_create(study=reading_study, reader=cast["alice"], name="First",
+                           condition="unaided", round=1)
+    _finish(first)
+    later = timezone.now() + timedelta(days=reading_study.washout_days + 1)
+    with time_machine.travel(later):
+        _finish(repeat)
+    numbers = {(row["order_index"], row["session"]) for row in
+               selectors.study_long_table(study=reading_study)}
+    by_session = {n for _, n in numbers}
+    assert by_session == {1, 2}
+    first_rows = [r for r in selectors.study_long_table(study=reading_study)
+                  if r["read_at"] < later.isoformat()]
+    assert {r["session"] for r in first_rows} == {1}
