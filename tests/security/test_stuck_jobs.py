@@ -14,21 +14,17 @@ Real processes: ``celery -A config worker -Q gpu --pool solo`` on the test Redis
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from inference import services
 from inference.models import InferenceJob, Prediction
 from tests.inference import inference_fixtures
 from tests.inference.inference_fixtures import register_tiny
-from tests.inference.test_worker import Worker, _database_url
+from tests.security.solo_workers import kill_9, solo_workers
 
 array_study = inference_fixtures.array_study
 
@@ -46,48 +42,10 @@ DEADLINE = 300  # the issue's bar: completed (or failed and retried) within 5 mi
 @pytest.fixture
 def solo_worker(settings, tmp_path):
     """Start a ``--pool solo`` worker on the gpu queue under a given name; stopped at teardown."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("gpu")
-    workers: list[Worker] = []
-
-    def start(name: str, *, lease: int = LEASE) -> Worker:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "PYTHONUNBUFFERED": "1",
-            "READERBENCH_TEST_BATCH_DELAY": "0.8",  # so the kill lands mid-job
-            "READERBENCH_JOB_LEASE_SECONDS": str(lease),
-            "READERBENCH_SWEEP_SECONDS": "1",
-        }
-        env.pop("READERBENCH_SQLITE_TEST_NAME", None)
-        log = tmp_path / f"worker-{len(workers)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu",
-             "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-l", "INFO", "-n", name],
-            cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        worker = Worker(process, log)
-        workers.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    app.conf.task_always_eager = before
-
-
-def kill_9(worker: Worker) -> None:
-    os.killpg(worker.process.pid, signal.SIGKILL)
-    worker.process.wait(timeout=15)
+    slow = {"READERBENCH_TEST_BATCH_DELAY": "0.8"}  # so the kill lands mid-job
+    with solo_workers(queue="gpu", tmp_path=tmp_path, media_root=settings.MEDIA_ROOT,
+                      lease=LEASE, extra_env=slow) as start:
+        yield start
 
 
 def wait_for(job: InferenceJob, condition, what: str, logs: list[Path],

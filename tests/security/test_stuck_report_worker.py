@@ -15,9 +15,6 @@ Real processes: ``celery -A config worker -Q default --pool solo`` on the test R
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +24,7 @@ from django.conf import settings as django_settings
 
 from reports.models import StudyReport
 from reports.services import build
-from tests.inference.test_worker import Worker, _database_url
+from tests.security.solo_workers import kill_9, solo_workers
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,47 +42,9 @@ N_BOOT = 400  # enough resampling that the kill lands while the report is being 
 def default_worker(settings, tmp_path):
     """Start a ``--pool solo`` worker on the default queue under a given name; stopped at
     teardown."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("default")
-    workers: list[Worker] = []
-
-    def start(name: str, *, lease: int = LEASE) -> Worker:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "PYTHONUNBUFFERED": "1",
-            "READERBENCH_JOB_LEASE_SECONDS": str(lease),
-            "READERBENCH_SWEEP_SECONDS": "1",
-        }
-        env.pop("READERBENCH_SQLITE_TEST_NAME", None)
-        log = tmp_path / f"worker-{len(workers)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-             "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-l", "INFO", "-n", name],
-            cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        worker = Worker(process, log)
-        workers.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    app.conf.task_always_eager = before
-
-
-def kill_9(worker: Worker) -> None:
-    os.killpg(worker.process.pid, signal.SIGKILL)
-    worker.process.wait(timeout=15)
+    with solo_workers(queue="default", tmp_path=tmp_path, media_root=settings.MEDIA_ROOT,
+                      lease=LEASE) as start:
+        yield start
 
 
 def wait_for(report: StudyReport, condition, what: str, logs: list[Path],
