@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -9,6 +11,95 @@ from readers.models import Read, ReadingSession
 from studies.models import READING_PARTITIONS, Membership, Partition, Study
 
 MAX_TIME_MS = 24 * 3600 * 1000
+MAX_MEASUREMENTS = 20
+MEASUREMENT_KINDS = ("line", "thirds")
+MEASUREMENT_KEYS = {"kind", "points", "length_mm"}
+
+
+def measurement_length_mm(points, spacing: tuple[float, float] | None) -> float | None:
+    """The length of the segment ``points`` ([[x, y], [x, y]] in image pixels) in mm, from
+    Pixel Spacing (row mm, column mm): x runs along a row, so a step in x is a column step of
+    ``spacing[1]`` mm and a step in y is a row step of ``spacing[0]`` mm. None without spacing."""
+    if not spacing:
+        return None
+    (x0, y0), (x1, y1) = points
+    return math.hypot((x1 - x0) * spacing[1], (y1 - y0) * spacing[0])
+
+
+def measurements_clean(value, *, rows: int, columns: int,
+                       spacing: tuple[float, float] | None) -> list[dict]:
+    """The reader's measurements, checked: a list of at most ``MAX_MEASUREMENTS`` items, each
+    ``{kind: "line"|"thirds", points: [[x, y], [x, y]] within the image (0..columns,
+    0..rows), length_mm: a number or null}``. The length stored is the one the points and the
+    pixel spacing give; a length sent that disagrees with it (by more than 1 %) is refused,
+    so a stored length is never the client's arithmetic. Raises ValidationError naming the
+    item and the key."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise forms.ValidationError(
+            f"Measurements must be a list (got {type(value).__name__})."
+        )
+    if len(value) > MAX_MEASUREMENTS:
+        raise forms.ValidationError(
+            f"Measurements: at most {MAX_MEASUREMENTS} (got {len(value)})."
+        )
+    cleaned = []
+    for i, item in enumerate(value):
+        where = f"Measurement {i + 1}"
+        if not isinstance(item, dict):
+            raise forms.ValidationError(f"{where} must be an object with kind, points, length_mm.")
+        unknown = sorted(set(item) - MEASUREMENT_KEYS)
+        if unknown:
+            raise forms.ValidationError(
+                f"{where} has unknown keys {', '.join(map(repr, unknown))}: "
+                "only kind, points, length_mm."
+            )
+        kind = item.get("kind")
+        if kind not in MEASUREMENT_KINDS:
+            raise forms.ValidationError(
+                f"{where}: kind must be 'line' or 'thirds' (got {kind!r})."
+            )
+        points = item.get("points")
+        if not (isinstance(points, list) and len(points) == 2 and all(
+            isinstance(p, list) and len(p) == 2
+            and all(isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+                    for c in p)
+            for p in points
+        )):
+            raise forms.ValidationError(
+                f"{where}: points must be two [x, y] pairs of numbers (image pixels)."
+            )
+        for x, y in points:
+            if not (0 <= x <= columns and 0 <= y <= rows):
+                raise forms.ValidationError(
+                    f"{where}: point [{x}, {y}] is outside the image (x 0 to {columns}, "
+                    f"y 0 to {rows})."
+                )
+        length = measurement_length_mm(points, spacing)
+        sent = item.get("length_mm")
+        if sent is not None:
+            if not isinstance(sent, int | float) or isinstance(sent, bool) or not (
+                math.isfinite(sent) and sent >= 0
+            ):
+                raise forms.ValidationError(
+                    f"{where}: length_mm must be a number of mm, 0 or more, or null."
+                )
+            if length is None:
+                raise forms.ValidationError(
+                    f"{where}: length_mm must be null: the image has no pixel spacing."
+                )
+            if abs(sent - length) > max(0.01 * length, 0.05):
+                raise forms.ValidationError(
+                    f"{where}: length_mm {sent} disagrees with the points and the pixel "
+                    f"spacing ({length:.2f} mm)."
+                )
+        cleaned.append({
+            "kind": kind,
+            "points": [[round(float(x), 2), round(float(y), 2)] for x, y in points],
+            "length_mm": None if length is None else round(length, 2),
+        })
+    return cleaned
 
 
 class ReadSubmitForm(forms.Form):
@@ -54,10 +145,13 @@ class ReadSubmitForm(forms.Form):
             "invalid": "Request id (request_id) must be a UUID.",
         }
     )
+    # Any JSON; measurements_clean checks it against the image (a list, checked item by item).
+    measurements = forms.Field(required=False)
 
-    def __init__(self, *args, study: Study, **kwargs):
+    def __init__(self, *args, study: Study, image=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.study = study
+        self.image = image
         self.fields["confidence"].error_messages["invalid"] = (
             f"Confidence must be {self._confidence_range()}."
         )
@@ -72,6 +166,18 @@ class ReadSubmitForm(forms.Form):
                 f"Confidence must be {self._confidence_range()} (got {confidence})."
             )
         return confidence
+
+    def clean_measurements(self) -> list[dict]:
+        value = self.cleaned_data.get("measurements")
+        if self.image is None:
+            if value:
+                raise forms.ValidationError("Measurements need the case's image.")
+            return []
+        spacing = None
+        if self.image.pixel_spacing_row and self.image.pixel_spacing_col:
+            spacing = (float(self.image.pixel_spacing_row), float(self.image.pixel_spacing_col))
+        return measurements_clean(value, rows=int(self.image.rows),
+                                  columns=int(self.image.columns), spacing=spacing)
 
     def clean_label(self) -> str:
         label = self.cleaned_data["label"]

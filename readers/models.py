@@ -144,6 +144,12 @@ class Read(models.Model):
     comment = models.TextField(blank=True, max_length=2000)
     time_ms = models.PositiveIntegerField(help_text="Active time on case, hidden tab excluded.")
     request_id = models.UUIDField(help_text="Client-made key: a retried submit stores one read.")
+    measurements = models.JSONField(
+        default=list, blank=True,
+        help_text="The reader's rulers and thirds overlays on the image: [{kind: line|thirds, "
+        "points: [[x, y], [x, y]] in image pixels, length_mm or null}]. For the researcher; "
+        "the analysis ignores them.",
+    )
     submitted_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -169,7 +169,9 @@ def case_heatmap(request: HttpRequest, session_token: str, case_token: str) -> H
 @reader_api
 @require_POST
 def case_read(request: HttpRequest, session_token: str, case_token: str) -> JsonResponse:
-    """Submit an answer: ``{stage, label, confidence, comment, time_ms, request_id}``, or a
+    """Submit an answer: ``{stage, label, confidence, comment, time_ms, request_id,
+    measurements}`` (measurements optional: the reader's rulers, see
+    :func:`readers.forms.measurements_clean`), or a
     case that cannot be graded: ``{stage, indeterminate: true, comment: <reason>, time_ms,
     request_id}`` with no label. A repeat of the same ``request_id`` returns the stored read
     (200) instead of storing another (201)."""
@@ -180,7 +182,7 @@ def case_read(request: HttpRequest, session_token: str, case_token: str) -> Json
         return error("invalid", "The body must be a JSON object.", status=400)
     if not isinstance(payload, dict):
         return error("invalid", "The body must be a JSON object.", status=400)
-    form = ReadSubmitForm(payload, study=session.study)
+    form = ReadSubmitForm(payload, study=session.study, image=item.image)
     if not form.is_valid():
         fields = {k: [str(m) for m in v] for k, v in form.errors.items()}
         return error(

@@ -368,6 +368,8 @@ class OwnRead:
     confidence: int | None  # None when indeterminate
     comment: str  # for an indeterminate read: the reason it could not be graded
     indeterminate: bool = False
+    # The reader's own rulers on the case (readers.forms.measurements_clean's shape).
+    measurements: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -427,7 +429,7 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
     for read in item.reads.order_by("stage", "version"):
         reads[read.stage] = OwnRead(
             read.stage, read.version, read.label, read.confidence, read.comment,
-            read.indeterminate,
+            read.indeterminate, list(read.measurements or []),
         )
     items = SessionCase.objects.filter(session=session)
     # Positions are 0..N-1 (sessions are created and reassigned that way): the neighbours are

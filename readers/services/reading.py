@@ -173,6 +173,7 @@ def read_submit(
     request_id: uuid.UUID | str,
     comment: str = "",
     indeterminate: bool = False,
+    measurements: list[dict] | None = None,
 ) -> SubmitResult:
     """Store a read atomically and idempotently (same ``request_id`` → the same read).
 
@@ -180,6 +181,8 @@ def read_submit(
     ``indeterminate`` read says the case cannot be graded (non-diagnostic image): it has no
     label, its ``comment`` gives the reason (required) and any confidence is dropped. Either
     kind is a read: it completes its stage, and a revision may turn one into the other.
+    ``measurements`` (checked by :func:`readers.forms.measurements_clean`) are stored with the
+    read as they are: the researcher's, never the analysis's.
     """
     request_id = uuid.UUID(str(request_id))
     existing = Read.objects.filter(item=item, request_id=request_id).first()
@@ -210,6 +213,9 @@ def read_submit(
         confidence = int(confidence)
     if int(time_ms) < 0:
         raise ReadingError("time on case cannot be negative")
+    measurements = list(measurements or [])
+    if not all(isinstance(m, dict) for m in measurements):
+        raise ReadingError("measurements must be a list of objects")
     try:
         with transaction.atomic():
             # Serialise this reader's submits (the rounds and washout below depend on all of
@@ -249,7 +255,7 @@ def read_submit(
             read = Read.objects.create(
                 item=item, stage=stage, version=previous + 1, label=label,
                 confidence=confidence, indeterminate=bool(indeterminate), comment=comment,
-                time_ms=int(time_ms), request_id=request_id,
+                time_ms=int(time_ms), request_id=request_id, measurements=measurements,
             )
     except IntegrityError:
         # A concurrent submit of the same request won the race: return what it stored.

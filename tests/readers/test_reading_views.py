@@ -471,7 +471,7 @@ def test_a_reader_marks_a_case_indeterminate_with_a_reason_and_moves_on(client, 
     case = first.json()["case"]
     assert case["reads"]["unaided"] == {
         "stage": "unaided", "version": 1, "label": "", "confidence": None,
-        "comment": "motion artefact", "indeterminate": True,
+        "comment": "motion artefact", "indeterminate": True, "measurements": [],
     }
     assert case["stage"] is None and case["n_done"] == 1  # done, like a graded case
     assert set(case) == CASE_KEYS
