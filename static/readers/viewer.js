@@ -1,7 +1,9 @@
 // ReaderBench viewer: 16-bit pixels with window/level in the browser, zoom, pan, invert, fit;
 // grading by keyboard (class key, confidence digits, Enter submits and moves on); "cannot
 // grade" (an indeterminate read with its reason); unsaved answers kept as drafts and never left
-// without asking; active time on case; idempotent submits; the next case prefetched.
+// without asking; active time on case; idempotent submits; the next case prefetched; a ruler in
+// mm from Pixel Spacing and a thirds overlay, saved with the read; smooth interpolation below
+// 400 % zoom; the image fitted to the viewport on load and on resize.
 // Plain JavaScript, no build step. Everything it knows about a case comes from the reading API.
 (() => {
   "use strict";
@@ -27,6 +29,16 @@
   let heatOn = false;
   let heatLoaded = false;
   let presetIndex = 0;
+  // Measurement: rulers and thirds overlays in image pixel coordinates (what is stored).
+  const MAX_MEASUREMENTS = 20; // the server's limit too
+  const RULER = "#ffd400";
+  const TICK = "#ff8a00";
+  const TICK_HALF = 9; // css px either side of the line
+  const SMOOTH_BELOW = 4; // zoom (image px per screen px) from which pixels are shown as blocks
+  let tool = null; // null | "line" | "thirds": a left drag draws instead of window/level
+  let measurements = []; // [{kind, points: [[x, y], [x, y]]}] of the answer being given
+  let measureEdited = false; // drawn or removed since the case (or its stored read) was shown
+  let sketch = null; // the measurement being drawn
 
   // --- request ids: one per case view and stage, so a retry or a double click stores one read
   function uuid4() {
@@ -137,8 +149,15 @@
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     if (!values) return;
+    const m = meta();
     ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale * aspect(), dpr * view.x, dpr * view.y);
-    ctx.imageSmoothingEnabled = view.scale < 1;
+    // Interpolated (high quality) until pixels are magnified far; then nearest neighbour, so
+    // the reader sees the real pixels.
+    ctx.imageSmoothingEnabled = view.scale < SMOOTH_BELOW;
+    ctx.imageSmoothingQuality = "high";
+    canvas.dataset.smoothing = String(ctx.imageSmoothingEnabled);
+    canvas.dataset.imageBox = [view.x, view.y, m.columns * view.scale, m.rows * view.scale * aspect()]
+      .map((v) => v.toFixed(2)).join(",");
     ctx.drawImage(image, 0, 0);
     if (heatOn && heatLoaded) {
       ctx.globalAlpha = 0.45;
@@ -146,6 +165,7 @@
       ctx.drawImage(heat, 0, 0, meta().columns, meta().rows);
       ctx.globalAlpha = 1;
     }
+    drawMeasurements(dpr);
     updateStatus();
   }
   function fit() {
@@ -157,6 +177,139 @@
     view.y = (h - m.rows * aspect() * view.scale) / 2;
     draw();
   }
+
+  // --- measurement: image pixel coordinates <-> css px on the canvas; lengths from Pixel
+  // Spacing, [row mm, column mm]: a step in x crosses columns, a step in y crosses rows.
+  const spacing = () => meta().pixel_spacing;
+  function toImage(e) {
+    const rect = canvas.getBoundingClientRect();
+    const m = meta();
+    const x = (e.clientX - rect.left - view.x) / view.scale;
+    const y = (e.clientY - rect.top - view.y) / (view.scale * aspect());
+    return [Math.min(Math.max(x, 0), m.columns), Math.min(Math.max(y, 0), m.rows)];
+  }
+  const toScreen = ([x, y]) => [view.x + x * view.scale, view.y + y * view.scale * aspect()];
+  function lengthMm([[x0, y0], [x1, y1]]) {
+    const s = spacing();
+    return s ? Math.hypot((x1 - x0) * s[1], (y1 - y0) * s[0]) : null;
+  }
+  function lengthText(points) {
+    const mm = lengthMm(points);
+    if (mm !== null) return `${mm.toFixed(1)} mm`;
+    const [[x0, y0], [x1, y1]] = points;
+    return `${Math.hypot(x1 - x0, y1 - y0).toFixed(1)} px`;
+  }
+  function drawMeasurements(dpr) {
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.font = "13px system-ui, sans-serif";
+    for (const m of sketch ? [...measurements, sketch] : measurements) {
+      const [a, b] = m.points.map(toScreen);
+      const len = Math.hypot(b[0] - a[0], b[1] - a[1]);
+      const nx = len ? -(b[1] - a[1]) / len : 0;
+      const ny = len ? (b[0] - a[0]) / len : 1;
+      ctx.strokeStyle = RULER;
+      ctx.fillStyle = RULER;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      ctx.moveTo(a[0], a[1]);
+      ctx.lineTo(b[0], b[1]);
+      ctx.stroke();
+      for (const p of [a, b]) {
+        ctx.beginPath();
+        ctx.arc(p[0], p[1], 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+      if (m.kind === "thirds") {
+        // the weight-bearing segment in thirds: a tick across it at 1/3 and 2/3
+        ctx.strokeStyle = TICK;
+        ctx.lineWidth = 2;
+        for (const t of [1 / 3, 2 / 3]) {
+          const cx = a[0] + (b[0] - a[0]) * t;
+          const cy = a[1] + (b[1] - a[1]) * t;
+          ctx.beginPath();
+          ctx.moveTo(cx - nx * TICK_HALF, cy - ny * TICK_HALF);
+          ctx.lineTo(cx + nx * TICK_HALF, cy + ny * TICK_HALF);
+          ctx.stroke();
+        }
+      }
+      // the length beside the line, off its middle
+      const label = `${lengthText(m.points)}${m.kind === "thirds" ? " · thirds" : ""}`;
+      const mx = (a[0] + b[0]) / 2 + nx * 16;
+      const my = (a[1] + b[1]) / 2 + ny * 16;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "#000";
+      ctx.strokeText(label, mx, my);
+      ctx.fillStyle = RULER;
+      ctx.fillText(label, mx, my);
+    }
+  }
+  function setTool(kind) {
+    tool = tool === kind ? null : kind;
+    sketch = null;
+    $("tool-line").setAttribute("aria-pressed", String(tool === "line"));
+    $("tool-thirds").setAttribute("aria-pressed", String(tool === "thirds"));
+    canvas.dataset.tool = tool || "";
+    renderMeasurements();
+    draw();
+  }
+  function cancelMeasure() {
+    // Esc: the line being drawn first, then the tool itself
+    if (sketch) sketch = null; else setTool(null);
+    draw();
+  }
+  function finishSketch() {
+    const done = sketch;
+    sketch = null;
+    if (!done) return;
+    const [a, b] = done.points.map(toScreen);
+    if (Math.hypot(b[0] - a[0], b[1] - a[1]) < 3) { draw(); return; } // a click, not a line
+    if (measurements.length >= MAX_MEASUREMENTS) {
+      say(`At most ${MAX_MEASUREMENTS} measurements on a case: remove one first (Delete).`, true);
+      draw();
+      return;
+    }
+    measurements.push(done);
+    measureEdited = true;
+    renderMeasurements();
+    changed();
+    draw();
+  }
+  function removeMeasurement(index = measurements.length - 1) {
+    if (index < 0 || index >= measurements.length) return;
+    measurements.splice(index, 1);
+    measureEdited = true;
+    renderMeasurements();
+    changed();
+    draw();
+  }
+  function renderMeasurements() {
+    const s = spacing();
+    $("measure-note").textContent = s
+      ? (tool ? "Drag on the image to measure · Esc cancels · Delete removes the last" : "")
+      : "No pixel spacing: lengths in pixels.";
+    $("measure-list").replaceChildren(...measurements.map((m, i) => {
+      const li = document.createElement("li");
+      li.dataset.kind = m.kind;
+      const mm = lengthMm(m.points);
+      li.dataset.lengthMm = mm === null ? "" : String(mm);
+      li.innerHTML = '<span class="kind"></span> <span class="length"></span> <button type="button" class="link remove" title="Remove">remove</button>';
+      li.querySelector(".kind").textContent = m.kind === "thirds" ? "thirds" : "ruler";
+      li.querySelector(".length").textContent = lengthText(m.points);
+      li.querySelector(".remove").addEventListener("click", () => removeMeasurement(i));
+      return li;
+    }));
+  }
+  function measurementsPayload() {
+    // Points rounded as the server stores them; the length sent is the one they give.
+    return measurements.map((m) => {
+      const points = m.points.map(([x, y]) => [Math.round(x * 100) / 100, Math.round(y * 100) / 100]);
+      return { kind: m.kind, points, length_mm: lengthMm(points) };
+    });
+  }
+  const copyMeasurements = (list) => (Array.isArray(list) ? list : [])
+    .filter((m) => m && (m.kind === "line" || m.kind === "thirds") && Array.isArray(m.points))
+    .map((m) => ({ kind: m.kind, points: m.points.map(([x, y]) => [Number(x), Number(y)]) }));
+
   function resetView() {
     const p = presets()[0];
     presetIndex = 0;
@@ -179,10 +332,22 @@
   let pending = false;
   canvas.addEventListener("pointerdown", (e) => {
     canvas.setPointerCapture(e.pointerId);
+    if (tool && values && e.button === 0 && !e.shiftKey) {
+      const p = toImage(e);
+      sketch = { kind: tool, points: [p, p] };
+      drag = null;
+      e.preventDefault();
+      return;
+    }
     drag = { x: e.clientX, y: e.clientY, pan: e.shiftKey || e.button === 1, wc: view.wc, ww: view.ww, vx: view.x, vy: view.y };
     e.preventDefault();
   });
   canvas.addEventListener("pointermove", (e) => {
+    if (sketch) {
+      sketch.points[1] = toImage(e);
+      draw();
+      return;
+    }
     if (!drag) return;
     const dx = e.clientX - drag.x;
     const dy = e.clientY - drag.y;
@@ -201,9 +366,9 @@
       requestAnimationFrame(() => { pending = false; applyWindow(); });
     }
   });
-  const endDrag = () => { drag = null; };
+  const endDrag = () => { drag = null; finishSketch(); };
   canvas.addEventListener("pointerup", endDrag);
-  canvas.addEventListener("pointercancel", endDrag);
+  canvas.addEventListener("pointercancel", () => { drag = null; sketch = null; draw(); });
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
@@ -360,7 +525,7 @@
     fieldError("confidence", "");
   }
   function hasAnswer() {
-    return Boolean(selected || $("confidence").value !== "" || $("comment").value.trim() ||
+    return Boolean(selected || $("confidence").value !== "" || $("comment").value.trim() || measureEdited ||
       (reasonsOpen && (reasonInputs().some((r) => r.checked) || $("reason-details").value.trim())));
   }
   function changed() {
@@ -425,6 +590,12 @@
     $("reason-details").value = "";
     endDigits();
     clearFieldErrors();
+    // the measurements of the reader's latest answer on the case come back with it
+    const last = (kase.stage && kase.reads[kase.stage]) || kase.reads.aided || kase.reads.unaided;
+    measurements = copyMeasurements(last && last.measurements);
+    measureEdited = false;
+    sketch = null;
+    renderMeasurements();
     dirty = false;
     timer.start();
   }
@@ -440,6 +611,7 @@
         label: selected, confidence: $("confidence").value, comment: $("comment").value,
         reasons: reasonsOpen, reason: reason ? reason.value : null, details: $("reason-details").value,
         request_id: requestId, elapsed: timer.elapsed(),
+        measurements: measureEdited ? measurements : null,
       }));
     } catch (_) { /* storage full or off: the leave prompt still guards the answer */ }
   }
@@ -465,6 +637,11 @@
     }
     setConfidence(draft.confidence === "" || draft.confidence === null ? null : Number(draft.confidence));
     $("comment").value = draft.comment || "";
+    if (Array.isArray(draft.measurements)) {
+      measurements = copyMeasurements(draft.measurements);
+      measureEdited = true;
+      renderMeasurements();
+    }
     endDigits();
     dirty = true;
     saveDraft();
@@ -477,6 +654,7 @@
     }
     const parts = [selected || "no class"];
     if ($("confidence").value !== "") parts.push(`confidence ${$("confidence").value}`);
+    if (measureEdited) parts.push(`${measurements.length} measurement${measurements.length === 1 ? "" : "s"}`);
     return parts.join(", ");
   }
 
@@ -523,7 +701,7 @@
     if (reason.error) { say(reason.error, true); return; }
     send({
       stage: kase.stage, indeterminate: true, comment: reason.text, time_ms: timer.elapsed(),
-      request_id: requestId,
+      request_id: requestId, measurements: measurementsPayload(),
     }, target);
   }
 
@@ -555,6 +733,7 @@
     send({
       stage: kase.stage, label: selected, confidence: Number(confidence),
       comment: $("comment").value, time_ms: timer.elapsed(), request_id: requestId,
+      measurements: measurementsPayload(),
     }, target);
   }
   async function send(payload, target) {
@@ -760,6 +939,7 @@
     }
     if (e.key === "Escape") {
       if (typing) t.blur();
+      else if (sketch || tool) cancelMeasure();
       else if (reasonsOpen) { closeReasons(); say(""); changed(); }
       else if (confDigits !== null) endDigits();
       return;
@@ -788,6 +968,9 @@
       case "r": case "R": resetView(); break;
       case "w": case "W": setPreset((presetIndex + 1) % presets().length); break;
       case "h": case "H": toggleHeatmap(); break;
+      case "m": case "M": setTool("line"); break;
+      case "t": case "T": setTool("thirds"); break;
+      case "Delete": removeMeasurement(); break;
       default:
     }
   }
@@ -830,6 +1013,16 @@
   $("fit").addEventListener("click", fit);
   $("reset").addEventListener("click", resetView);
   $("heatmap-toggle").addEventListener("click", toggleHeatmap);
+  $("tool-line").addEventListener("click", () => setTool("line"));
+  $("tool-thirds").addEventListener("click", () => setTool("thirds"));
+  $("measure-clear").addEventListener("click", () => {
+    if (!measurements.length) return;
+    measurements = [];
+    measureEdited = true;
+    renderMeasurements();
+    changed();
+    draw();
+  });
   $("definitions-toggle").addEventListener("click", () => { $("definitions").hidden = !$("definitions").hidden; });
 
   show(kase.token);
