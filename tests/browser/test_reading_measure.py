@@ -152,6 +152,14 @@ def test_the_ruler_shows_the_length_from_pixel_spacing_at_any_zoom_and_is_saved(
     assert [m["kind"] for m in read.measurements] == ["line", "line"]
     assert [m["length_mm"] for m in read.measurements] == [
         pytest.approx(first, rel=0.01), pytest.approx(second, rel=0.01)]
+    # back on the case, the reader sees their saved rulers again
+    page.wait_for_function("() => document.getElementById('status-case').textContent"
+                           ".startsWith('Case 2 ')")
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.getElementById('status-case').textContent"
+                           ".startsWith('Case 1 ')")
+    assert shown_lengths(page) == [pytest.approx(first, rel=0.01),
+                                   pytest.approx(second, rel=0.01)]
 
 
 def test_the_thirds_overlay_draws_two_ticks_and_is_stored(page, live_server, spaced):
