@@ -81,13 +81,22 @@ def test_redis_down_while_a_report_is_asked_for_then_up_the_report_completes(
         answered = time.monotonic() - started
     assert response.status_code == 503, response.content
     assert "queued again by itself" in response.json()["detail"]
-    assert answered < inputs + 3, f"the 503 took {answered:.1f} s ({inputs:.1f} s of inputs)"
+    # Not the 19 s of connection retries it took before (a loose bound: CI machines are busy).
+    assert answered < inputs + 10, f"the 503 took {answered:.1f} s ({inputs:.1f} s of inputs)"
     report = StudyReport.objects.get()
     assert (report.status, report.requeue) == ("failed", True)
 
-    time.sleep(2)  # the worker's sweep runs meanwhile, finds the broker down, keeps the mark
-    report.refresh_from_db()
-    assert report.requeue and report.status == "failed"
+    # The worker's sweep (every second) claims the report and finds the broker down: for the
+    # moment between its claim and the refusal the report reads queued, then it is failed and
+    # marked again. So look until the mark is back, never longer than the deadline.
+    time.sleep(2)
+    marked_again = time.monotonic() + 30
+    while time.monotonic() < marked_again:
+        report.refresh_from_db()
+        if report.requeue and report.status == "failed":
+            break
+        time.sleep(0.05)
+    assert report.requeue and report.status == "failed", (report.status, report.requeue)
 
     redis_server.start()
     back = time.monotonic()
