@@ -121,6 +121,26 @@ def lease_take(row: models.Model, *, worker: str) -> None:
     row.save(update_fields=fields)
 
 
+def lease_claim(model: type[models.Model], *, pk: int, worker: str,
+                finished: Callable[[models.Model], bool],
+                what: str) -> tuple[models.Model | None, bool]:
+    """In the caller's transaction, lock row ``pk`` of ``model`` and take its lease for
+    ``worker``: ``(row, True)``. Nothing is taken from a row that is gone ``(None, False)``,
+    ``finished`` or held by another worker whose lease is alive ``(row, False)``: a late or
+    duplicate copy of a task leaves it as it is."""
+    row = model._default_manager.select_for_update().filter(pk=pk).first()
+    if row is None:
+        logger.warning("%s %s does not exist (deleted?); nothing to do", what, pk)
+        return None, False
+    if finished(row):
+        return row, False
+    if row.worker and row.worker != worker and lease_alive(row):
+        logger.info("%s %s is running on %s; this copy of the task stops", what, pk, row.worker)
+        return row, False
+    lease_take(row, worker=worker)
+    return row, True
+
+
 def leases_sweep(queryset: models.QuerySet, *, restarted_worker: str = "",
                  **recover) -> list[int]:
     """Find rows of ``queryset`` running under a lost lease and recover each

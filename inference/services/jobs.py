@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import enqueue_on_commit
-from config.leases import lease_recover, leases_sweep
+from config.leases import lease_claim, lease_recover, leases_sweep
 from inference.engine.card import ModelCardError, ModelError, check_card_labels
 from inference.models import InferenceJob, ModelVersion, Prediction
 from inference.services.common import (
@@ -317,24 +317,14 @@ def inference_job_run(*, job_id: int, worker: str = "") -> InferenceJob | None:
     """
     worker = worker or inline_worker_name()
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            logger.warning("inference job %s does not exist (deleted?); nothing to do", job_id)
-            return None
-        if job.status == InferenceJob.Status.DONE:
-            return job
-        if job.status == InferenceJob.Status.FAILED and job.finished_at is not None:
-            return job  # a failed job runs again only through inference_job_retry
-        if job.worker and job.worker != worker and lease_alive(job):
-            logger.info("inference job %s is running on %s; this copy of the task stops",
-                        job_id, job.worker)
-            return job
-        job.status = InferenceJob.Status.RUNNING
-        job.started_at = job.started_at or timezone.now()
-        job.heartbeat_at = timezone.now()
-        job.worker = worker[:255]
-        job.attempts += 1
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "worker", "attempts"])
+        job, claimed = lease_claim(
+            InferenceJob, pk=job_id, worker=worker, what="inference job",
+            # A failed job runs again only through inference_job_retry.
+            finished=lambda j: j.status == InferenceJob.Status.DONE or (
+                j.status == InferenceJob.Status.FAILED and j.finished_at is not None),
+        )
+    if not claimed:
+        return job
     with heartbeat(job_id=job.pk, worker=job.worker):
         return _run(job)
 

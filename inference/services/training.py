@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import enqueue_on_commit
-from config.leases import lease_alive, lease_refusal, lease_take, leases_sweep
+from config.leases import lease_alive, lease_claim, lease_refusal, leases_sweep
 from inference.engine.card import ModelCard
 from inference.models import TrainingRun
 from inference.services.common import MODELS_DIR, InferenceError, media_path
@@ -119,18 +119,13 @@ def training_run_execute(*, run_id: int, progress=None, worker: str = ""):
     """
     worker = worker or inline_worker_name()
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            logger.warning("training run %s does not exist (deleted?); nothing to do", run_id)
-            return None
-        if run.status in (TrainingRun.Status.DONE, TrainingRun.Status.FAILED):
-            return run
-        if run.worker and run.worker != worker and lease_alive(run):
-            logger.info("training run %s is running on %s; this copy of the task stops",
-                        run_id, run.worker)
-            return run
-        lease_take(run, worker=worker)
-        TrainingRun.objects.filter(pk=run.pk).update(error="")
+        run, claimed = lease_claim(
+            TrainingRun, pk=run_id, worker=worker, what="training run",
+            finished=lambda r: r.status in (TrainingRun.Status.DONE, TrainingRun.Status.FAILED))
+        if claimed:
+            TrainingRun.objects.filter(pk=run.pk).update(error="")
+    if not claimed:
+        return run
     with training_heartbeat(run_id=run.pk, worker=run.worker):
         return _train(TrainingRun.objects.select_related("study").get(pk=run.pk), progress)
 

@@ -29,7 +29,14 @@ from analysis.compare.comparison import compare
 from analysis.table import exports as analysis_exports
 from analysis.table.longtable import validate_long_table
 from config.celery import QueueUnavailableError, enqueue_on_commit
-from config.leases import heartbeat, inline_worker_name, lease_alive, lease_take, leases_sweep
+from config.leases import (
+    heartbeat,
+    inline_worker_name,
+    lease_alive,
+    lease_claim,
+    lease_take,
+    leases_sweep,
+)
 from inference.models import ModelVersion, Prediction
 from readers.models import Read, ReaderProfile, ReadingSession, SessionCase
 from reports import example_cases
@@ -331,17 +338,11 @@ def study_report_run(*, report_id: int, worker: str = "") -> StudyReport | None:
     (:mod:`config.leases`), so :func:`study_reports_sweep` finds a build whose worker died."""
     worker = worker or inline_worker_name()
     with transaction.atomic():
-        report = StudyReport.objects.select_for_update().filter(pk=report_id).first()
-        if report is None:
-            logger.warning("report %s does not exist (deleted?); nothing to do", report_id)
-            return None
-        if report.status in (StudyReport.Status.DONE, StudyReport.Status.FAILED):
-            return report
-        if report.worker and report.worker != worker and lease_alive(report):
-            logger.info("report %s is being built on %s; this copy of the task stops",
-                        report_id, report.worker)
-            return report
-        lease_take(report, worker=worker)
+        report, claimed = lease_claim(
+            StudyReport, pk=report_id, worker=worker, what="study report",
+            finished=lambda r: r.status in (StudyReport.Status.DONE, StudyReport.Status.FAILED))
+    if not claimed:
+        return report
     with heartbeat(StudyReport, pk=report.pk, worker=report.worker):
         report = StudyReport.objects.select_related("study", "model_version").get(pk=report.pk)
         df, _, digest = study_report_inputs(
