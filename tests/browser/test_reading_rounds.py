@@ -73,3 +73,25 @@ def test_a_planned_ahead_ai_round_opens_after_round_1_and_the_washout(page, live
         page.screenshot(path=str(ARTIFACTS / "rounds-round-2-open.png"), full_page=True)
         open_session(page, live_server, round_2)
         assert status(page).startswith("Case 1 of ")
+
+
+def test_the_researcher_sees_every_readers_progress_by_round(page, live_server, rs):
+    round_1 = rs.session("alice")
+    session_create(study=rs.study, reader=rs.users["alice"], name="Round 2 (AI-aided)",
+                   condition="ai_aided", round=2)
+    log_in(page, live_server, "alice")
+    open_session(page, live_server, round_1)
+    for key in ("2", "6", "Enter"):  # one case read
+        page.keyboard.press(key)
+    wait_for_case(page, 2)
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/?next=/studies/{rs.study.slug}/progress/")
+    page.fill("input[name=username]", "rachel")
+    page.fill("input[name=password]", "pw-rachel-research-3")
+    page.press("input[name=password]", "Enter")
+    page.wait_for_selector("table.progress-table")
+    text = page.locator("table.progress-table").inner_text()
+    n = round_1.items.count()
+    assert f"1 / {n}" in text and "reading" in text
+    assert "waiting" in text and "opens when alice has finished" in text
+    page.screenshot(path=str(ARTIFACTS / "progress-page.png"), full_page=True)
