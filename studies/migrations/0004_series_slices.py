@@ -1,0 +1,12 @@
+# Placeholder, filled by the work that owns it (keeps the migration chain linear).
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('studies', '0003_import_batch_failure_worker_heartbeat'),
+    ]
+
+    operations = []
