@@ -194,18 +194,19 @@ class ImportBatch(models.Model):
         return f"import #{self.pk} into {self.study} from {self.site}"
 
 
-class Image(models.Model):
-    """A case: one de-identified 2-D image, the unit that is read and predicted."""
+class PixelFields(models.Model):
+    """What displaying and computing on one stored 2-D image needs: the stored DICOM file (and
+    its frame), the cached preprocessed array, an optional mask, and the pixel module's values.
+    A case (:class:`Image`) carries its designated slice's; each :class:`Slice` its own."""
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
-    hip = models.ForeignKey(Hip, on_delete=models.CASCADE, related_name="images")
-    batch = models.ForeignKey(
-        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
-    )
     content_hash = models.CharField(
         max_length=64, help_text="SHA-256 of the stored de-identified DICOM file."
     )
     file = models.FileField(max_length=255, help_text="De-identified DICOM, stored by hash.")
+    frame = models.PositiveIntegerField(
+        default=0, help_text="Frame of the stored file (0-based): multi-frame files hold a "
+        "series in one file (Enhanced MR)."
+    )
     array_file = models.FileField(
         max_length=255, blank=True, help_text="Cached preprocessed array (.npy)."
     )
@@ -224,6 +225,48 @@ class Image(models.Model):
     rescale_intercept = models.FloatField(default=0.0)
     window_center = models.FloatField(null=True, blank=True)
     window_width = models.FloatField(null=True, blank=True)
+
+    #: The fields a case copies from its designated slice.
+    COPIED = (
+        "content_hash", "file", "frame", "array_file", "mask_file", "sop_instance_uid",
+        "modality", "rows", "columns", "pixel_spacing_row", "pixel_spacing_col", "bits_stored",
+        "pixel_signed", "rescale_slope", "rescale_intercept", "window_center", "window_width",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Image(PixelFields):
+    """A case: one hip series, the unit that is read and predicted.
+
+    Its slices are :class:`Slice` rows, ordered along the slice normal; one of them is the
+    **designated** slice, graded by the readers' answer and given to the model, whose file and
+    pixel fields the case carries (so that everything that works on one 2-D image per case works
+    unchanged). A single-file series is a one-slice case.
+    """
+
+    class Designation(models.TextChoices):
+        MIDDLE = "middle", "middle of the stack (default)"
+        MANIFEST = "manifest", "set by the import manifest"
+        COORDINATOR = "coordinator", "set by a coordinator"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
+    hip = models.ForeignKey(Hip, on_delete=models.CASCADE, related_name="images")
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    series_instance_uid = models.CharField(
+        max_length=64, blank=True, db_index=True,
+        help_text="De-identified Series Instance UID: the files of one series are one case. "
+        "Empty for cases imported before series were grouped (one file, one case).",
+    )
+    designated_index = models.PositiveIntegerField(
+        default=0, help_text="Index (0-based, in stack order) of the slice that is graded."
+    )
+    designation = models.CharField(
+        max_length=16, choices=Designation.choices, default=Designation.MIDDLE
+    )
     partition = models.CharField(max_length=16, choices=Partition.choices, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
 
@@ -240,11 +283,47 @@ class Image(models.Model):
             models.CheckConstraint(
                 condition=Q(partition__in=["", *Partition.values]), name="image_partition_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(designation__in=["middle", "manifest", "coordinator"]),
+                name="image_designation_valid",
+            ),
         ]
         indexes = [models.Index(fields=["study", "partition"])]
 
     def __str__(self) -> str:
         return f"case {self.pk} ({self.content_hash[:12]})"
+
+
+class Slice(PixelFields):
+    """One slice of a case's series: a stored single-frame file, or one frame of a multi-frame
+    file. ``index`` is its place in the stack, ordered by position along the slice normal
+    (Image Position and Orientation Patient), else by Instance Number, else by arrival."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="slices")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="slices")
+    index = models.PositiveIntegerField(help_text="0-based place in the ordered stack.")
+    position = models.FloatField(
+        null=True, blank=True, help_text="mm along the slice normal (for ordering)."
+    )
+    instance_number = models.IntegerField(null=True, blank=True)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="slices"
+    )
+
+    class Meta:
+        ordering = ["image", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "content_hash", "frame"], name="slice_unique_content"
+            ),
+            models.UniqueConstraint(
+                fields=["study", "sop_instance_uid", "frame"], name="slice_unique_instance"
+            ),
+        ]
+        indexes = [models.Index(fields=["image", "index"])]
+
+    def __str__(self) -> str:
+        return f"slice {self.index} of case {self.image_id}"
 
 
 class ReferenceLabel(models.Model):
