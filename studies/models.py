@@ -398,3 +398,66 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} of {self.study}"
+
+
+class LabelUpload(models.Model):
+    """A labels CSV checked by a dry run and, once the coordinator confirms it, applied.
+
+    Holds only what the upload would do to which case (case ids, labels, sources) and the
+    state of those cases when the dry run was made, never the file, its name or its patient
+    keys: applying re-reads that state and refuses when it changed since."""
+
+    token = models.UUIDField(unique=True, help_text="Names this dry run in the apply form.")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="label_uploads")
+    file_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the uploaded CSV.")
+    plan = models.JSONField(help_text="[[case id, label, source, line], ...] of matched rows.")
+    state = models.JSONField(
+        help_text="{case id: [label, source, has reads]} when the dry run was made."
+    )
+    unmatched = models.JSONField(default=list, blank=True, help_text="[[line, reason], ...]")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    relabel_read = models.BooleanField(
+        default=False, help_text="The coordinator allowed changing cases that were read."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"labels upload {self.token} of {self.study}"
+
+
+class LabelChange(models.Model):
+    """Audit of one change of a case's reference label (truth), made by a labels upload."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="label_changes")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_changes")
+    batch = models.ForeignKey(
+        LabelUpload, on_delete=models.CASCADE, related_name="changes",
+        help_text="The upload (batch) that made the change.",
+    )
+    file_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the uploaded CSV.")
+    old_label = models.CharField(max_length=32, blank=True, help_text="Empty: was unlabelled.")
+    new_label = models.CharField(max_length=32)
+    old_source = models.CharField(max_length=64, blank=True)
+    new_source = models.CharField(max_length=64)
+    case_was_read = models.BooleanField(
+        default=False, help_text="Readers had answered the case before its truth changed."
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "image"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "image"], name="label_change_once_per_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.image_id}: {self.old_label or '—'} → {self.new_label}"
