@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from config.leases import Leased
 from studies.labels import (
     default_endpoints,
     default_label_scheme,
@@ -378,12 +379,19 @@ class Membership(models.Model):
         ADMIN = "admin", "admin (study coordinator)"
         RESEARCHER = "researcher", "researcher"
         READER = "reader", "reader"
+        # Uploads DICOM for one site and sees only that site's upload counts: no cases, no
+        # truth, no reads, no model output (not a staff role: api.permissions.STAFF_ROLES).
+        SITE_COORDINATOR = "site_coordinator", "site coordinator (uploads for one site)"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.PROTECT, related_name="coordinators",
+        help_text="The site a site coordinator uploads for; required for that role only.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -391,13 +399,28 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "user"], name="membership_unique"),
             models.CheckConstraint(
-                condition=Q(role__in=["admin", "researcher", "reader"]),
+                condition=Q(role__in=["admin", "researcher", "reader", "site_coordinator"]),
                 name="membership_role_valid",
+            ),
+            models.CheckConstraint(
+                condition=(Q(role="site_coordinator", site__isnull=False)
+                           | (~Q(role="site_coordinator") & Q(site__isnull=True))),
+                name="membership_site_only_for_site_coordinator",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.role} of {self.study}"
+
+    def clean(self) -> None:
+        if self.role == self.Role.SITE_COORDINATOR and self.site_id is None:
+            raise ValidationError({"site": "A site coordinator needs the site they upload for."})
+        if self.role != self.Role.SITE_COORDINATOR and self.site_id is not None:
+            raise ValidationError({"site": "Only a site coordinator has a site; leave it empty."})
+        if (self.site_id is not None and self.study_id is not None
+                and not StudySite.objects.filter(study_id=self.study_id,
+                                                 site_id=self.site_id).exists()):
+            raise ValidationError({"site": "This site has not joined the study."})
 
 
 class LabelUpload(models.Model):
@@ -461,3 +484,77 @@ class LabelChange(models.Model):
 
     def __str__(self) -> str:
         return f"case {self.image_id}: {self.old_label or '—'} → {self.new_label}"
+
+
+class StudySite(models.Model):
+    """A site taking part in a study. Sites are shared between studies (one hospital, one
+    code), and a study lists the ones that joined it: uploads and site coordinators need it."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="study_sites")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="study_sites")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "site__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "site"], name="study_site_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} in {self.study}"
+
+
+class Upload(Leased):
+    """Files a browser sends for one site of a study, in chunks, then imported by a task.
+
+    ``files`` is what the browser declared: ``[{"label", "size", "received"}]``. The label is
+    the browser's relative path, kept as text for the results only: the chunks are stored under
+    generated names (``MEDIA_ROOT/uploads/<id>/``), removed once the import ran. ``results``
+    is the import's outcome per file: ``[{"path", "status", "reason"}]``, paths as labels."""
+
+    class Status(models.TextChoices):
+        RECEIVING = "receiving", "receiving files"
+        QUEUED = "queued", "queued for import"
+        RUNNING = "running", "importing"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="uploads")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="uploads")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVING)
+    files = models.JSONField(default=list, blank=True)
+    bytes_expected = models.BigIntegerField(default=0)
+    bytes_received = models.BigIntegerField(default=0)
+    results = models.JSONField(default=list, blank=True)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["receiving", "queued", "running", "done", "failed"]),
+                name="upload_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(bytes_received__gte=0) & Q(bytes_received__lte=models.F(
+                    "bytes_expected")),
+                name="upload_bytes_within_expected",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload #{self.pk} into {self.study} from {self.site}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
