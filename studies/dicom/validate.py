@@ -1,14 +1,30 @@
 """Read one DICOM file from bytes, check that it is an image we can import, and bring it to the
 form we store: uncompressed Explicit VR Little Endian.
 
-What counts as importable: a readable DICOM instance with pixel data, one grayscale frame
-(MONOCHROME1/2, one sample per pixel), 8 or 16 bits allocated, sides within the configured
-limits, and a transfer syntax this installation can decode. pydicom decodes the uncompressed
-syntaxes (implicit/explicit little endian, explicit big endian, deflated) and RLE Lossless on its
-own; JPEG, JPEG-LS and JPEG 2000 become decodable when one of pydicom's optional decoder packages
-is installed (``pillow``, ``pylibjpeg-openjpeg``...), which :func:`read_image` asks pydicom
-about rather than assuming. Anything else raises :class:`Rejected` with a reason a study
-coordinator understands; no other exception leaves :func:`read_image`.
+What counts as importable: a readable DICOM instance with pixel data, grayscale (MONOCHROME1/2,
+one sample per pixel), 8 or 16 bits allocated, sides within the configured limits, at most
+``max_frames`` frames, and a transfer syntax this installation can decode. pydicom decodes the
+uncompressed syntaxes (implicit/explicit little endian, explicit big endian, deflated) and RLE
+Lossless on its own; JPEG (baseline, extended, lossless), JPEG-LS, JPEG 2000 and HTJ2K through
+the pylibjpeg plugins this project installs (``pylibjpeg-libjpeg``, ``pylibjpeg-openjpeg``,
+``pylibjpeg-rle``), which :func:`read_image` asks pydicom's decoder registry about rather than
+assuming. Anything else raises :class:`Rejected` with a reason a study coordinator understands;
+no other exception leaves :func:`read_image`.
+
+Multi-frame files (Enhanced MR, any Number Of Frames > 1) are accepted and stay one file: the
+interface the series import builds on is
+
+- :attr:`ValidatedImage.n_frames` and :attr:`ValidatedImage.frames`, one
+  :class:`~studies.dicom.geometry.FrameGeometry` per frame in stored frame order (position,
+  orientation, spacing, thickness, window, rescale; from the functional groups of an enhanced
+  file, per frame overriding shared);
+- :attr:`ValidatedImage.pixels`: shape ``(rows, columns)`` for one frame, ``(n_frames, rows,
+  columns)`` for several; :meth:`ValidatedImage.frame_pixels` gives frame ``i`` as a 2-D array
+  in both cases;
+- :attr:`ValidatedImage.dataset`: always Explicit VR Little Endian with native (uncompressed)
+  pixel data, all frames in it. A file that arrived in a lossy syntax (JPEG baseline/extended,
+  JPEG-LS near-lossless, irreversible JPEG 2000) is marked Lossy Image Compression (0028,2110)
+  "01" (PS3.3 C.7.6.1.1.5: once lossy, always marked), keeping its ratio and method attributes.
 
 This module imports no Django.
 """
@@ -19,7 +35,7 @@ import io
 import re
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pydicom
@@ -32,13 +48,20 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
     PYDICOM_IMPLEMENTATION_UID,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSNearLossless,
 )
+
+from studies.dicom.geometry import FrameGeometry, frame_geometry
 
 _UNCOMPRESSED = {
     ImplicitVRLittleEndian,
@@ -49,6 +72,14 @@ _UNCOMPRESSED = {
 _UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)+$")
 _GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
 _SWAP_WIDTH = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+# Syntaxes that are lossy by definition, with the Lossy Image Compression Method (0028,2114)
+# term for each (PS3.3 C.7.6.1.1.5.1); JPEG 2000 and HTJ2K are lossy only when irreversible.
+_LOSSY_METHOD = {
+    JPEGBaseline8Bit: "ISO_10918_1",
+    JPEGExtended12Bit: "ISO_10918_1",
+    JPEGLSNearLossless: "ISO_14495_1",
+}
+_J2K_METHOD = {JPEG2000: "ISO_15444_1", HTJ2K: "ISO_15444_15"}
 IMPLEMENTATION_VERSION_NAME = "READERBENCH_1"
 _PREAMBLE = b"\0" * 128 + b"DICM"
 
@@ -63,11 +94,12 @@ class Rejected(Exception):  # noqa: N818 - a result, not an error of the program
 
 @dataclass
 class ValidatedImage:
-    """A readable single-frame grayscale image, already converted to Explicit VR Little Endian
-    in memory (pixel data decompressed where needed).
+    """A readable grayscale image (one frame or several), already converted to Explicit VR
+    Little Endian in memory (pixel data decompressed where needed).
 
-    ``pixels`` holds the stored values, shape ``(rows, columns)``, dtype ``uint8``/``int8``/
-    ``uint16``/``int16``, before any rescale.
+    ``pixels`` holds the stored values, dtype ``uint8``/``int8``/``uint16``/``int16``, before
+    any rescale: shape ``(rows, columns)`` when ``n_frames`` is 1, ``(n_frames, rows,
+    columns)`` otherwise. ``frames`` has one geometry per frame, in stored frame order.
     """
 
     dataset: Dataset
@@ -78,6 +110,14 @@ class ValidatedImage:
     bits_stored: int
     signed: bool
     photometric: str
+    n_frames: int = 1
+    frames: list[FrameGeometry] = field(default_factory=list)
+
+    def frame_pixels(self, i: int) -> np.ndarray:
+        """Frame ``i`` (0-based, stored order) as a 2-D ``(rows, columns)`` array (a view)."""
+        if not 0 <= i < self.n_frames:
+            raise IndexError(f"frame {i} of an image with {self.n_frames} frames")
+        return self.pixels if self.pixels.ndim == 2 else self.pixels[i]
 
 
 def _short(exc: BaseException, limit: int = 160) -> str:
@@ -195,7 +235,9 @@ def _check_decodable(syntax: UID) -> None:
         raise Rejected(f"compressed transfer syntax {name} cannot be decoded here")
 
 
-def _check_image(ds: Dataset, *, min_side: int, max_side: int) -> tuple[int, int, int, int]:
+def _check_image(
+    ds: Dataset, *, min_side: int, max_side: int, max_frames: int
+) -> tuple[int, int, int, int]:
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
             raise Rejected("floating-point pixel data, expected integer pixel data")
@@ -221,8 +263,10 @@ def _check_image(ds: Dataset, *, min_side: int, max_side: int) -> tuple[int, int
             "(MONOCHROME1 or MONOCHROME2)"
         )
     frames = _int(ds, "NumberOfFrames", "(0028,0008)", default=1)
-    if frames != 1:
-        raise Rejected(f"{frames} frames, expected one 2-D image")
+    if frames < 1:
+        raise Rejected(f"Number Of Frames (0028,0008) is {frames}, expected at least 1")
+    if frames > max_frames:
+        raise Rejected(f"{frames} frames, more than the {max_frames} accepted in one file")
     bits = _int(ds, "BitsAllocated", "(0028,0100)")
     if bits not in (8, 16):
         raise Rejected(f"{bits}-bit pixel data, expected 8 or 16 bits allocated")
@@ -235,7 +279,9 @@ def _check_image(ds: Dataset, *, min_side: int, max_side: int) -> tuple[int, int
     return rows, columns, bits, frames
 
 
-def read_image(data: bytes, *, min_side: int = 16, max_side: int = 4096) -> ValidatedImage:
+def read_image(
+    data: bytes, *, min_side: int = 16, max_side: int = 4096, max_frames: int = 2048
+) -> ValidatedImage:
     """Parse and validate one file's bytes.
 
     Parameters
@@ -244,6 +290,8 @@ def read_image(data: bytes, *, min_side: int = 16, max_side: int = 4096) -> Vali
         The whole file.
     min_side, max_side
         Accepted range of Rows and Columns, in pixels.
+    max_frames
+        Most frames accepted in one file (decoded, they are held in memory at once).
 
     Returns
     -------
@@ -260,16 +308,18 @@ def read_image(data: bytes, *, min_side: int = 16, max_side: int = 4096) -> Vali
         warnings.simplefilter("ignore")
         ds = _parse(data)
         try:
-            return _validate(ds, min_side=min_side, max_side=max_side)
+            return _validate(ds, min_side=min_side, max_side=max_side, max_frames=max_frames)
         except Rejected:
             raise
         except Exception as exc:  # noqa: BLE001 - malformed elements surface on first access
             raise Rejected(f"damaged DICOM file: {_short(exc)}") from None
 
 
-def _validate(ds: Dataset, *, min_side: int, max_side: int) -> ValidatedImage:
+def _validate(ds: Dataset, *, min_side: int, max_side: int, max_frames: int) -> ValidatedImage:
     syntax = _transfer_syntax(ds)
-    rows, columns, bits, _frames = _check_image(ds, min_side=min_side, max_side=max_side)
+    rows, columns, bits, frames = _check_image(
+        ds, min_side=min_side, max_side=max_side, max_frames=max_frames
+    )
     _check_decodable(syntax)
     signed = _int(ds, "PixelRepresentation", "(0028,0103)", default=0) == 1
     bits_stored = _int(ds, "BitsStored", "(0028,0101)", default=bits)
@@ -277,7 +327,7 @@ def _validate(ds: Dataset, *, min_side: int, max_side: int) -> ValidatedImage:
         raise Rejected(f"Bits Stored {bits_stored} does not fit in {bits} bits allocated")
     compressed = syntax not in _UNCOMPRESSED
     if not compressed:
-        expected = rows * columns * bits // 8
+        expected = frames * rows * columns * bits // 8
         have = len(ds.PixelData)
         if have < expected:
             raise Rejected(f"truncated pixel data ({have} of {expected} bytes)")
@@ -287,22 +337,25 @@ def _validate(ds: Dataset, *, min_side: int, max_side: int) -> ValidatedImage:
         ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = syntax
     big_endian = syntax == ExplicitVRBigEndian
+    shape = (rows, columns) if frames == 1 else (frames, rows, columns)
     if compressed or big_endian:
+        lossy_method = _lossy_method(ds, syntax, frames) if compressed else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 pixels = ds.pixel_array
             except Exception as exc:  # noqa: BLE001 - every decoder failure is a rejection
                 raise Rejected(f"pixel data cannot be decoded: {_short(exc)}") from None
-        if pixels.shape != (rows, columns):
-            raise Rejected(
-                f"decoded pixel data has shape {pixels.shape}, expected ({rows}, {columns})"
-            )
+        if pixels.shape != shape:
+            raise Rejected(f"decoded pixel data has shape {pixels.shape}, expected {shape}")
+        pixels = _as_stored_dtype(pixels, bits=bits, signed=signed)
+        if compressed:
+            _mark_decompressed(ds, lossy_method)
         replace = True
     else:
         pixels, replace = native_pixels(
             ds.PixelData, rows=rows, columns=columns, bits=bits, bits_stored=bits_stored,
-            signed=signed,
+            signed=signed, frames=frames,
         )  # fmt: skip
     if replace:
         if big_endian:
@@ -323,18 +376,102 @@ def _validate(ds: Dataset, *, min_side: int, max_side: int) -> ValidatedImage:
         bits_stored=bits_stored,
         signed=signed,
         photometric=str(peek(ds, "PhotometricInterpretation")).strip().upper(),
+        n_frames=frames,
+        frames=frame_geometry(ds, frames),
     )
 
 
+def _as_stored_dtype(pixels: np.ndarray, *, bits: int, signed: bool) -> np.ndarray:
+    """The decoded values in the integer type the data set declares (Bits Allocated, Pixel
+    Representation): a decoder may hand back another width or signedness, and the stored
+    file is read by its attributes."""
+    dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
+    if pixels.dtype.newbyteorder("=") == dtype:
+        return pixels
+    if pixels.dtype.kind not in "iu":
+        raise Rejected(f"decoded pixel data are {pixels.dtype}, expected integers")
+    cast = pixels.astype(dtype)
+    if not np.array_equal(cast, pixels):
+        raise Rejected(
+            f"decoded pixel values do not fit the declared {bits}-bit "
+            f"{'signed' if signed else 'unsigned'} pixel data"
+        )
+    return cast
+
+
+def _lossy_method(ds: Dataset, syntax: UID, frames: int) -> str | None:
+    """The Lossy Image Compression Method term when the original was lossy-compressed, else
+    ``None``: always for JPEG baseline/extended and JPEG-LS near-lossless; for JPEG 2000 and
+    HTJ2K when the first frame's codestream uses the irreversible (9-7) wavelet."""
+    if syntax in _LOSSY_METHOD:
+        return _LOSSY_METHOD[syntax]
+    if syntax in _J2K_METHOD:
+        try:
+            from pydicom.encaps import generate_frames
+
+            first = next(generate_frames(ds.PixelData, number_of_frames=frames))
+        except Exception:  # noqa: BLE001 - the decoder will say what is wrong with it
+            return None
+        if _j2k_irreversible(first):
+            return _J2K_METHOD[syntax]
+    return None
+
+
+def _j2k_irreversible(codestream: bytes) -> bool:
+    """Whether a JPEG 2000 codestream's main-header COD segment (ISO/IEC 15444-1 A.6.1) names
+    the irreversible 9-7 wavelet, the lossy one. Unreadable headers count as not lossy: the
+    decoder rejects them, and the file's own (0028,2110) is kept either way."""
+    if codestream.startswith(b"\x00\x00\x00\x0cjP  "):  # JP2 wrapper: find the codestream box
+        start = codestream.find(b"jp2c")
+        codestream = codestream[start + 4 :] if start >= 0 else b""
+    if codestream[:2] != b"\xff\x4f":
+        return False
+    offset = 2
+    while offset + 4 <= len(codestream):
+        marker = codestream[offset : offset + 2]
+        if marker == b"\xff\x90":  # start of tile: the main header ended without a COD
+            return False
+        length = int.from_bytes(codestream[offset + 2 : offset + 4], "big")
+        if marker == b"\xff\x52":
+            transform = offset + 13  # marker 2, Lcod 2, Scod 1, SGcod 4, SPcod's 5th byte
+            return transform < len(codestream) and codestream[transform] == 0
+        if length < 2:
+            return False
+        offset += 2 + length
+    return False
+
+
+def _mark_decompressed(ds: Dataset, lossy_method: str | None) -> None:
+    """What changes in the data set when encapsulated pixel data become native: the
+    encapsulation-only Extended Offset Table goes, and a lossy original is marked so."""
+    for tag in (0x7FE00001, 0x7FE00002):  # Extended Offset Table (Lengths)
+        if tag in ds:
+            del ds[tag]
+    if lossy_method is None:
+        return
+    ds.LossyImageCompression = "01"
+    if "LossyImageCompressionMethod" not in ds and "LossyImageCompressionRatio" not in ds:
+        ds.LossyImageCompressionMethod = lossy_method
+
+
 def native_pixels(
-    data: bytes, *, rows: int, columns: int, bits: int, bits_stored: int, signed: bool
+    data: bytes,
+    *,
+    rows: int,
+    columns: int,
+    bits: int,
+    bits_stored: int,
+    signed: bool,
+    frames: int = 1,
 ) -> tuple[np.ndarray, bool]:
     """Stored values of uncompressed little-endian pixel data, as pydicom's ``pixel_array``
     gives them (bits above Bits Stored cleared, or sign-extended when signed), without its
-    per-call overhead. The flag says whether those high bits held anything (then the cleaned
+    per-call overhead: shape ``(rows, columns)`` for one frame, ``(frames, rows, columns)``
+    for several. The flag says whether those high bits held anything (then the cleaned
     pixels replace the pixel data: unused high bits may carry old-style overlays)."""
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    pixels = np.frombuffer(data, dtype=dtype, count=rows * columns).reshape(rows, columns)
+    shape = (rows, columns) if frames == 1 else (frames, rows, columns)
+    pixels = np.frombuffer(data, dtype=dtype, count=frames * rows * columns).reshape(shape)
     if bits_stored >= bits or pixels.size == 0:
         return pixels, False
     if signed:

@@ -56,7 +56,7 @@ def test_it_reads_a_16_bit_mr_slice():
          "RGB image, expected grayscale"),
         ("SC_ybr_full_422_uncompressed.dcm", "colour image (YBR_FULL_422), expected grayscale"),
         ("examples_palette.dcm", "palette colour image, expected grayscale"),
-        ("rtdose.dcm", "15 frames, expected one 2-D image"),
+        ("rtdose.dcm", "32-bit pixel data, expected 8 or 16 bits allocated"),
         ("rtdose_1frame.dcm", "32-bit pixel data, expected 8 or 16 bits allocated"),
         ("rtplan.dcm", "no pixel data"),
         ("test-SR.dcm", "no pixel data"),
@@ -84,11 +84,39 @@ def test_it_rejects_an_empty_file_and_random_bytes():
     assert _reason(np.random.default_rng(1).bytes(5000)) == "not a DICOM file"
 
 
-def test_it_rejects_a_multi_frame_image():
-    ds = mr_dataset()
+def test_it_reads_a_multi_frame_image_as_one_file_with_every_frame():
+    ds = mr_dataset(rows=20, columns=24)
+    frames = np.stack([ds.pixel_array + i for i in range(3)])
     ds.NumberOfFrames = 3
-    ds.PixelData = ds.PixelData * 3
-    assert _reason(_bytes(ds)) == "3 frames, expected one 2-D image"
+    ds.PixelData = frames.tobytes()
+    image = read_image(_bytes(ds))
+    assert (image.n_frames, image.pixels.shape, len(image.frames)) == (3, (3, 20, 24), 3)
+    for i in range(3):
+        np.testing.assert_array_equal(image.frame_pixels(i), frames[i])
+    stored = pydicom.dcmread(io.BytesIO(to_file_bytes(image.dataset)))
+    assert stored.NumberOfFrames == 3
+    np.testing.assert_array_equal(stored.pixel_array, frames)
+    with pytest.raises(IndexError):
+        image.frame_pixels(3)
+
+
+def test_a_single_frame_keeps_its_2_d_pixels():
+    image = read_image(_bytes(mr_dataset(rows=20, columns=24)))
+    assert (image.n_frames, image.pixels.shape, len(image.frames)) == (1, (20, 24), 1)
+    assert image.frame_pixels(0) is image.pixels
+    assert image.frames[0].spacing == (0.7, 0.7)
+
+
+def test_it_rejects_a_truncated_multi_frame_image_and_too_many_frames():
+    ds = mr_dataset(rows=20, columns=24)
+    ds.NumberOfFrames = 3
+    ds.PixelData = ds.PixelData * 2
+    assert _reason(_bytes(ds)) == "truncated pixel data (1920 of 2880 bytes)"
+    ds.PixelData = ds.PixelData * 2
+    ds.NumberOfFrames = 4
+    assert _reason(_bytes(ds), max_frames=3) == "4 frames, more than the 3 accepted in one file"
+    ds.NumberOfFrames = 0
+    assert _reason(_bytes(ds)) == "Number Of Frames (0028,0008) is 0, expected at least 1"
 
 
 def test_it_rejects_images_outside_the_size_limits():
