@@ -163,3 +163,37 @@ def test_decoder_tracebacks_stay_off_the_terminal_for_files_rejected_cleanly(
     # Outside the command, the same file makes pydicom log its traceback (the test can fail).
     import_dicom_files(paths=[bad], study=study, site=site)
     assert any(r.name.startswith("pydicom") and r.exc_info for r in caplog.records)
+
+
+def test_it_exits_non_zero_when_nothing_new_was_imported_and_something_was_rejected(
+    tmp_path, study, site
+):
+    good = write_mr(tmp_path / "a.dcm")
+    import_dicom(good, "--study", "onfh", "--site", "SITE1")
+    (tmp_path / "b.txt").write_text("hello")
+    out = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported: 1 rejected, 1 already") as raised:
+        call_command("import_dicom", str(good), str(tmp_path / "b.txt"), "--study", "onfh",
+                     "--site", "SITE1", stdout=out)  # fmt: skip
+    assert raised.value.returncode == 3
+    assert "0 imported, 1 duplicates, 1 rejected" in out.getvalue()
+    # Only duplicates: a re-run that found everything already there succeeds.
+    text, _ = import_dicom(good, "--study", "onfh", "--site", "SITE1")
+    assert "0 imported, 1 duplicates, 0 rejected" in text
+
+
+def test_manifest_lines_of_other_sites_are_not_reported_as_unmatched(tmp_path, study, site):
+    write_mr(tmp_path / "in" / "a.dcm")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "file,patient_key,side,label,label_source,site\n"
+        "in/a.dcm,P1,R,C1,panel,SITE1\n"
+        "in/other-site.dcm,P2,L,A,panel,SITE2\n"
+        "in/missing.dcm,P3,L,A,panel,SITE1\n"
+        "in/no-site.dcm,P4,L,A,panel,\n"
+    )
+    text, _ = import_dicom(tmp_path / "in", "--study", "onfh", "--site", "SITE1",
+                           "--manifest", manifest)  # fmt: skip
+    assert "1 imported" in text
+    # Lines 4 (this site) and 5 (no site) match no file; line 3 belongs to SITE2's import.
+    assert "2 manifest lines match no file of this import (lines 4, 5)" in text

@@ -5,15 +5,18 @@
 ``--external`` marks a site being created as external, and is refused for an existing site that
 is not external (an existing external site may be named without it).
 
-Exit status 0 when the batch ran to its end and imported or found something (rejected files
-included); 1 for a usage error (unknown study or site without ``--create``, a missing path, a
-malformed manifest, ``--external`` for a site that is not external, more files than
-``READERBENCH_IMPORT_MAX_FILES``), which stops before anything is imported; 2 when the import
-stopped early (a full disk, the time limit), with one line on stderr saying why; 3 when every
-file was rejected. ``--json`` prints ``{"imported", "duplicates", "rejected", "files": [{"path",
-"status", "reason", "case"}]}`` (plus ``"stopped"`` and ``"not_read"`` when it stopped early);
-a progress bar goes to stderr when it is a terminal. pydicom's own log messages are kept off the
-terminal: each rejected file has its one line with the reason.
+Exit status 0 when the batch ran to its end and imported something, or found only duplicates
+(rejected files included); 1 for a usage error (unknown study or site without ``--create``, a
+missing path, a malformed manifest, ``--external`` for a site that is not external, more files
+than ``READERBENCH_IMPORT_MAX_FILES``), which stops before anything is imported; 2 when the
+import stopped early (a full disk, the time limit), with one line on stderr saying why; 3 when
+nothing was imported and at least one file was rejected (the others, if any, duplicates).
+``--json`` prints ``{"imported", "duplicates", "rejected", "files": [{"path", "status",
+"reason", "case"}]}`` (plus ``"stopped"`` and ``"not_read"`` when it stopped early); a progress
+bar goes to stderr when it is a terminal. The log messages and warnings of pydicom
+and of its decoders (pylibjpeg, openjpeg, Pillow) are kept off the terminal: each rejected file
+has its one line with the reason. Manifest lines for another site than ``--site`` are not
+reported as lines that match no file: one manifest may cover every site of a study.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -140,20 +144,32 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
         else:
-            self._print(report, study, site)
+            self._print(report, study, site, manifest)
         if report.stopped:
             raise CommandError(report.stopped, returncode=2)
-        if report.files and report.rejected == len(report.files):
-            raise CommandError("every file was rejected: nothing was imported", returncode=3)
+        if report.files and report.imported == 0 and report.rejected:
+            # Duplicates alone are a successful re-run; rejections with nothing new are not.
+            if report.rejected == len(report.files):
+                raise CommandError("every file was rejected: nothing was imported", returncode=3)
+            raise CommandError(
+                f"nothing was imported: {report.rejected} rejected, "
+                f"{report.duplicates} already in the study",
+                returncode=3,
+            )
 
-    def _print(self, report, study, site) -> None:
+    def _print(self, report, study, site, manifest) -> None:
         for result in report.files:
             if result.status != "imported":
                 self.stdout.write(f"{result.status:9}  {result.path}: {result.reason}")
         if report.ignored_columns:
             self.stdout.write(f"manifest columns ignored: {', '.join(report.ignored_columns)}")
-        if report.unused_manifest_rows:
-            unused = report.unused_manifest_rows
+        other_sites = {
+            row.line
+            for row in (manifest.rows if manifest else ())
+            if row.site not in (None, site.code)
+        }
+        unused = [line for line in report.unused_manifest_rows if line not in other_sites]
+        if unused:
             lines = ", ".join(str(n) for n in unused[:10]) + (", ..." if len(unused) > 10 else "")
             # Normal when one manifest covers several sites imported one by one.
             self.stdout.write(
@@ -169,16 +185,24 @@ class Command(BaseCommand):
         )
 
 
+#: The loggers of pydicom and of the decoders it calls (``_openjpeg`` is openjpeg's C library).
+_LIBRARY_LOGGERS = ("pydicom", "pylibjpeg", "openjpeg", "_openjpeg", "libjpeg", "rle", "PIL")
+
+
 @contextlib.contextmanager
 def _quiet_library_logs():
-    """pydicom logs (with tracebacks) what it cannot parse or decode; the import then rejects
-    the file with its reason, so those messages are noise on the coordinator's terminal."""
-    loggers = [logging.getLogger(name) for name in ("pydicom", "pylibjpeg", "openjpeg")]
+    """pydicom and its decoders log (with tracebacks) and warn about what they cannot parse or
+    decode; the import then rejects the file with its reason, so those messages are noise on
+    the coordinator's terminal."""
+    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
+        lg.setLevel(logging.CRITICAL + 1)
     try:
-        yield
+        with warnings.catch_warnings():
+            modules = "|".join(_LIBRARY_LOGGERS)
+            warnings.filterwarnings("ignore", module=rf"({modules})(\.|$)")
+            yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
