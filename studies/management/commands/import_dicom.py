@@ -34,7 +34,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from studies.labels import default_label_scheme
-from studies.models import Site, Study, code_validator
+from studies.models import Site, Study, StudySite, code_validator
 from studies.services.dicom_import import import_dicom_files
 from studies.services.dicom_sources import ImportRefused
 from studies.services.manifest import ManifestError, manifest_read
@@ -130,6 +130,8 @@ class Command(BaseCommand):
                 study = Study.objects.create(slug=options["study"], title=options["study"])
             if site is None:
                 site = Site.objects.create(code=options["site"], external=options["external"])
+            # Importing for a site makes it one of the study's sites (a no-op when it is).
+            StudySite.objects.get_or_create(study=study, site=site)
         try:
             with _quiet_library_logs():
                 report = import_dicom_files(
