@@ -12,6 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -302,3 +305,61 @@ def test_an_admin_joins_a_site_of_another_study_and_creates_a_new_one(client, st
     assert Site.objects.get(code="SITE7").external
     page = client.get(url)
     assert [r.site.code for r in page.context["rows"]] == codes
+
+
+# --- a real Celery worker (PostgreSQL or a file SQLite, and Redis) -----------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"),
+                    reason="REDIS_URL is not set: a real Celery worker needs the Redis broker")
+def test_a_real_worker_imports_uploads_and_takes_back_one_whose_worker_was_lost(
+        client, study, site, cast, tmp_path, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.security.solo_workers import solo_workers
+
+    login(client, cast["alice"])
+    archive = dicom_zip(tmp_path, n=2, seed=1)
+    # What a worker killed with SIGKILL mid-import leaves: running, silent for an hour, the
+    # files still there (its message waits for the broker's visibility timeout).
+    lost = declare(client, study, site, [{"path": "lost.zip", "size": len(archive)}])
+    send_whole(client, lost, 0, archive)
+    Upload.objects.filter(pk=lost["id"]).update(
+        status="running", worker="gone@nowhere", started_at=timezone.now() - timedelta(hours=1),
+        heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    with solo_workers(queue="default", tmp_path=tmp_path, media_root=settings.MEDIA_ROOT,
+                      lease=4) as start:
+        worker = start(f"uploads-{uuid.uuid4().hex[:8]}@%h")
+        taken_back = _wait_finished(lost["id"], worker)
+        assert taken_back.status == "done", taken_back.error
+        assert [r["status"] for r in taken_back.results] == ["imported", "imported", "rejected"]
+        assert taken_back.redeliveries == 1 and "worker was lost" in taken_back.error
+        assert taken_back.worker.startswith("uploads-")
+
+        fresh = dicom_zip(tmp_path, n=2, seed=2)
+        upload = declare(client, study, site, [{"path": "site1/fresh.zip", "size": len(fresh)}])
+        send_whole(client, upload, 0, fresh)
+        assert client.post(upload["finish_url"]).json()["status"] == "queued"
+        done = _wait_finished(upload["id"], worker)
+    assert done.status == "done", done.error
+    assert [r["path"] for r in done.results] == ["site1/fresh.zip/series/img0.dcm",
+                                                 "site1/fresh.zip/series/img1.dcm",
+                                                 "site1/fresh.zip/series/notes.txt"]
+    assert Image.objects.filter(study=study).count() == 4
+    assert not (Path(settings.MEDIA_ROOT) / "uploads" / str(done.pk)).exists()
+    assert not (Path(settings.MEDIA_ROOT) / "uploads" / str(taken_back.pk)).exists()
+
+
+def _wait_finished(upload_id: int, worker, timeout: float = 120) -> Upload:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = Upload.objects.get(pk=upload_id)
+        if row.finished:
+            return row
+        time.sleep(0.1)
+    pytest.fail(f"upload #{upload_id} did not finish ({row.status}):\n{worker.text()[-4000:]}")
