@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("inference/", include("inference.urls")),
     path("reports/", include("reports.urls")),
+    path("studies/", include("studies.urls")),
     path("studies/", include("studies.upload_urls")),
     path("api/v1/", include("api.urls")),
     path("", include("readers.urls")),
