@@ -28,7 +28,6 @@
   // --- the upload page ---------------------------------------------------------------------
 
   function setupUploadForm(form) {
-    const chunkBytes = parseInt(form.dataset.chunkBytes, 10);
     const pickFiles = document.getElementById("pick-files");
     const pickFolder = document.getElementById("pick-folder");
     const start = document.getElementById("upload-start");
@@ -70,6 +69,7 @@
     }
 
     async function sendFile(upload, index, file, row, progress) {
+      const chunkBytes = parseInt(form.dataset.chunkBytes, 10);
       let offset = 0, tries = 0;
       while (offset < file.size) {
         const end = Math.min(offset + chunkBytes, file.size);
@@ -147,9 +147,34 @@
       });
       const body = await answer(finished);
       if (!finished.ok) { fail(body.error || ("The server answered " + finished.status)); return; }
-      state.textContent = "Import " + body.status + ". Opening the results…";
-      window.location.assign(upload.detail_url);
+      state.textContent = "All files sent; importing…";
+      await showResults(upload, state);
+      start.disabled = false;
     });
+  }
+
+  // Follow the import, then show the upload page's result table here: the server renders it
+  // (escaped); it is parsed as a document and moved in, never run as script.
+  async function showResults(upload, state) {
+    for (;;) {
+      let body = null;
+      try {
+        const response = await fetch(upload.status_url, { credentials: "same-origin" });
+        if (response.ok) body = await response.json();
+      } catch (e) { body = null; }
+      if (body && body.finished) break;
+      if (body) state.textContent = "Import " + body.status_display + "…";
+      await sleep(1000);
+    }
+    const response = await fetch(upload.detail_url, { credentials: "same-origin" });
+    const html = new DOMParser().parseFromString(await response.text(), "text/html");
+    const results = html.getElementById("upload-results");
+    const target = document.getElementById("upload-results");
+    if (results && target) target.replaceWith(document.importNode(results, true));
+    const link = document.createElement("a");
+    link.href = upload.detail_url;
+    link.textContent = "this upload's page";
+    state.replaceChildren("Import finished. The results are also on ", link, ".");
   }
 
   // --- the upload's page: follow the import until it is done -------------------------------
