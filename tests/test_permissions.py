@@ -63,6 +63,8 @@ def _read_body():
 PAGE = {"alice": None, "bob": 404, "rachel": 404, "charlie": 404, "anonymous": 302}
 API = {"alice": None, "bob": 404, "rachel": 404, "charlie": 404, "anonymous": 401}
 READERS_OUT = {"alice": 404, "bob": 404, "rachel": None, "charlie": 404, "anonymous": 302}
+UPLOADS_OUT = {"alice": 404, "bob": 404, "rachel": 404, "charlie": 404, "anonymous": 302}
+SETUP_OUT = {"alice": 404, "bob": 404, "rachel": 404, "charlie": 404, "anonymous": 302}
 MATRIX = {
     "home": ("get", (), dict.fromkeys(CAST, 200) | {"anonymous": 302}),
     "health": ("get", (), dict.fromkeys(CAST, 200)),
@@ -91,6 +93,23 @@ MATRIX = {
     "reports:pdf": ("get", ("slug", "report"), READERS_OUT),
     "reports:figure": ("get", ("slug", "report", "figure"), READERS_OUT),
     "reports:export": ("get", ("slug", "report", "export"), READERS_OUT),
+    # A study's sites and uploads: its admins and site coordinators only, no one of this cast
+    # (tests/studies/test_uploads.py has the admin's and the site coordinators' own matrix).
+    **{f"uploads:{name}": (method, needs, UPLOADS_OUT) for name, method, needs in [
+        ("sites", "get", ("slug",)), ("upload", "get", ("slug", "site")),
+        ("detail", "get", ("slug", "upload")), ("status", "get", ("slug", "upload")),
+        ("csv", "get", ("slug", "upload")), ("chunk", "post", ("slug", "upload")),
+        ("finish", "post", ("slug", "upload"))]},
+    # The coordinator's setup pages: the study's admins only, no one of this cast
+    # (tests/studies/test_setup_pages.py has the admins' own tests); the list of one's own
+    # coordinated studies and the new-study form are for anyone logged in.
+    "setup:list": ("get", (), dict.fromkeys(CAST, 200) | {"anonymous": 302}),
+    "setup:new": ("get", (), dict.fromkeys(CAST, 200) | {"anonymous": 302}),
+    **{f"setup:{name}": (method, needs, SETUP_OUT) for name, method, needs in [
+        ("study", "get", ("slug",)), ("labels", "post", ("slug",)),
+        ("labels-apply", "post", ("slug",)), ("labels-dry-run", "get", ("slug", "labels")),
+        ("split", "post", ("slug",)), ("readers", "post", ("slug",)),
+        ("cases", "get", ("slug",)), ("thumbnail", "get", ("slug", "image"))]},
 }
 
 
@@ -99,10 +118,19 @@ def test_every_url_is_in_the_matrix_or_named_outside_it():
     assert names - set(OUTSIDE) == set(MATRIX), "a URL is missing from the permission matrix"
 
 
-def _url(name, needs, session_token, case_token, *, slug=None, job=None, report=None):
+def _url(name, needs, session_token, case_token, *, slug=None, job=None, report=None,
+         upload=None, image=None):
     kwargs = {}
+    if "site" in needs:
+        kwargs["code"] = "SITE1"
+    if "upload" in needs:
+        kwargs["upload_id"] = upload
     if "slug" in needs:
         kwargs["slug"] = slug
+    if "image" in needs:
+        kwargs["pk"] = image
+    if "labels" in needs:
+        kwargs["token"] = str(uuid.uuid4())
     if "job" in needs:
         kwargs["pk"] = job
     if "report" in needs:
@@ -153,6 +181,16 @@ def _report(rs):
     return report
 
 
+def _upload(rs):
+    from studies.models import Site, StudySite, Upload
+
+    site = Site.objects.get(code="SITE1")
+    StudySite.objects.get_or_create(study=rs.study, site=site)
+    return Upload.objects.filter(study=rs.study).first() or Upload.objects.create(
+        study=rs.study, site=site, files=[{"label": "a.dcm", "size": 1, "received": 0}],
+        bytes_expected=1)
+
+
 def _client_for(client, rs, role):
     client.logout()
     if role != "anonymous":
@@ -166,7 +204,7 @@ def test_the_matrix(client, rs, name):
     session = rs.session("alice")
     item = session.items.order_by("position").first()
     url = _url(name, needs, session.token, item.token, slug=rs.study.slug, job=_job(rs).pk,
-               report=_report(rs).pk)
+               report=_report(rs).pk, image=item.image_id, upload=_upload(rs).pk)
     for role in CAST:
         Read.objects.all().delete()
         if expected[role] is None:

@@ -94,5 +94,7 @@ def test_a_site_coordinator_is_not_staff_anywhere(client, built_study, site, dja
     assert client.get(reverse("reports:study", args=[study.slug])).status_code == 404
     assert client.get(reverse("reading:progress", args=[study.slug])).status_code == 404
     assert client.get(reverse("inference:study", args=[study.slug])).status_code == 404
-    # What the role is for works.
+    # What the role is for works, and the home page leads there only.
     assert client.get(reverse("uploads:sites", args=[study.slug])).status_code == 200
+    home = client.get(reverse("home")).content.decode()
+    assert "Uploads for SITE1" in home and "Reading progress" not in home
