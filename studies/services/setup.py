@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
@@ -316,7 +316,12 @@ def reader_invite(
         user = User(username=username, email=email, first_name=first[:150], last_name=last[:150])
         user.set_unusable_password()
         user.full_clean()
-        user.save()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:  # the same username invited twice at once: one wins
+            raise ValueError(f"{username} was just created by another request; submit again "
+                             "to add that account to the study") from None
     existing = Membership.objects.filter(study=study, user=user).first()
     if existing is not None:
         raise ValueError(

@@ -8,6 +8,7 @@ charlie coordinates another study (he should have no access to this one)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
@@ -136,8 +137,12 @@ def test_the_checklist_shows_each_step_in_order_with_state_and_counts(
     assert "no model has run" in page and "no report built" in page
 
 
+def upload_sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def test_the_labels_upload_goes_through_a_dry_run_before_it_changes_anything(
-    alice, study, imported
+    alice, cast, study, imported
 ):
     ReferenceLabel.objects.create(image=imported[0], label="A", source="first")
     data = (
@@ -166,6 +171,14 @@ def test_the_labels_upload_goes_through_a_dry_run_before_it_changes_anything(
     # The same form submitted twice: nothing is applied again.
     again = alice.post(apply, {"token": token}, follow=True)
     assert "applied already" in again.content.decode() and LabelChange.objects.count() == 2
+    # The batch stays readable by the study's admins (its audit), by no one else.
+    batch = alice.get(reverse("setup:labels-dry-run", args=[study.slug, token])).content.decode()
+    assert "was applied on" in batch and "A → <strong>C2</strong>" in batch
+    listing = alice.get(url).content.decode()
+    assert token in listing and upload_sha(data) in listing
+    alice.force_login(cast["charlie"])  # the admin of another study, with this token
+    assert alice.get(reverse("setup:labels-dry-run", args=["other", token])).status_code == 404
+    assert alice.post(apply.replace(study.slug, "other"), {"token": token}).status_code == 404
 
 
 def test_an_upload_whose_cases_changed_since_the_dry_run_is_refused_with_a_new_dry_run(
