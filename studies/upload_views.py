@@ -148,13 +148,16 @@ def chunk(request: HttpRequest, slug: str, upload_id: int) -> JsonResponse:
 
 @login_required
 @require_POST
-def finish(request: HttpRequest, slug: str, upload_id: int) -> JsonResponse:
-    """Queue the import once every file arrived (inline without Redis)."""
+def finish(request: HttpRequest, slug: str, upload_id: int) -> HttpResponse:
+    """Queue the import once every file arrived (inline without Redis). From the upload's
+    page ("Import again" after the queue refused it) it answers with that page."""
     upload_row = _own_upload(request, slug, upload_id)
     try:
         upload_row = uploads.upload_finish(upload=upload_row)
     except UploadError as exc:
         return _error(exc)
+    if request.POST.get("from") == "page":
+        return redirect("uploads:detail", slug=slug, upload_id=upload_row.pk)
     return JsonResponse({"status": upload_row.status, **_urls(upload_row)}, status=202)
 
 
@@ -168,6 +171,8 @@ def detail(request: HttpRequest, slug: str, upload_id: int) -> HttpResponse:
     return render(request, "studies/uploads/detail.html", {
         "study": access.study, "upload": upload_row, "counts": uploads.upload_counts(upload_row),
         "status_url": reverse("uploads:status", args=[slug, upload_row.pk]),
+        "can_retry": (upload_row.created_by_id == request.user.pk
+                      and uploads.upload_retryable(upload_row)),
     })
 
 

@@ -256,14 +256,19 @@ def _record(upload: Upload, index: int, received: int) -> None:
         upload.save(update_fields=["files", "bytes_received"])
 
 
+def upload_retryable(upload: Upload) -> bool:
+    """Whether finishing again may import ``upload``: it failed before its import ran (the
+    queue refused it) and its files are still here."""
+    return (upload.status == Upload.Status.FAILED and not upload.results
+            and upload.batch_id is None and upload_dir(upload).is_dir())
+
+
 def upload_finish(*, upload: Upload) -> Upload:
     """Queue the import of ``upload`` once every file arrived whole (a second call does
     nothing). When the broker refuses, the upload fails with a message saying to finish again."""
     with transaction.atomic():
         upload = Upload.objects.select_for_update().get(pk=upload.pk)
-        retry = (upload.status == Upload.Status.FAILED and not upload.results
-                 and upload_dir(upload).is_dir())
-        if upload.status != Upload.Status.RECEIVING and not retry:
+        if upload.status != Upload.Status.RECEIVING and not upload_retryable(upload):
             return upload
         missing = [f for f in upload.files if f["received"] != f["size"]]
         if missing:

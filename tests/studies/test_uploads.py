@@ -363,3 +363,30 @@ def _wait_finished(upload_id: int, worker, timeout: float = 120) -> Upload:
             return row
         time.sleep(0.1)
     pytest.fail(f"upload #{upload_id} did not finish ({row.status}):\n{worker.text()[-4000:]}")
+
+
+def test_an_upload_the_queue_refused_is_imported_again_from_its_page(
+        client, study, site, cast, tmp_path, inline_tasks, django_capture_on_commit_callbacks):
+    login(client, cast["carol"])
+    archive = dicom_zip(tmp_path, n=1, seed=4)
+    upload = declare(client, study, site, [{"path": "again.zip", "size": len(archive)}])
+    send_whole(client, upload, 0, archive)
+    # What a broker that refused the task leaves (uploads.upload_enqueue): failed, files kept.
+    refused = "The task queue did not answer, so the import was not started"
+    Upload.objects.filter(pk=upload["id"]).update(status="failed", error=refused)
+    page = client.get(upload["detail_url"]).content.decode()
+    assert refused in page and 'id="retry-import"' in page
+    # Only the one who uploaded may start it again.
+    other = login(client.__class__(), cast["alice"]).get(upload["detail_url"]).content.decode()
+    assert refused in other and 'id="retry-import"' not in other
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(upload["finish_url"], {"from": "page"})
+    assert response.status_code == 302 and response.url == upload["detail_url"]
+    row = Upload.objects.get(pk=upload["id"])
+    assert row.status == "done" and row.error == ""
+    assert [r["status"] for r in row.results] == ["imported", "rejected"]
+    page = client.get(upload["detail_url"]).content.decode()
+    assert 'id="retry-import"' not in page and "again.zip/series/img0.dcm" in page
+    # Finished: finishing again does nothing.
+    assert client.post(upload["finish_url"]).json()["status"] == "done"
