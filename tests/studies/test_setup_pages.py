@@ -331,3 +331,38 @@ def test_the_cases_page_lists_cases_with_small_thumbnails(alice, study, imported
     other = Study.objects.get(slug="other")
     assert alice.get(reverse("setup:thumbnail", args=[other.slug, imported[0].pk])).status_code \
         == 404
+
+
+def test_the_later_steps_count_sessions_model_outputs_and_reports(alice, cast, study, site):
+    from inference.models import ModelVersion, Prediction
+    from reports.models import StudyReport
+
+    images = [make_case(study=study, site=site, patient=f"p{i}", label="A") for i in range(3)]
+    Image.objects.filter(study=study).update(partition="test")
+    Split.objects.create(study=study, seed=1, fractions={"train": .7, "validation": .1,
+                                                         "test": .2})
+    done = session_create(study=study, reader=cast["bob"], name="R1", condition="unaided",
+                          images=images[:1], base_seed=1)
+    read_submit(item=done.items.get(), stage="unaided", label="A", confidence=50, time_ms=900,
+                request_id=uuid.uuid4())
+    dora = get_user_model().objects.create_user("dora")
+    Membership.objects.create(study=study, user=dora, role="reader")
+    session_create(study=study, reader=dora, name="R1", condition="unaided", images=images,
+                   base_seed=2)
+    model = ModelVersion.objects.create(
+        sha256="e" * 64, name="cnn-v3", architecture="resnet18", input_size=224,
+        labels=study.label_codes, card={}, weights_file="models/e.pt", format="state_dict",
+    )
+    for image in images[:2]:
+        Prediction.objects.create(model_version=model, image=image, predicted_label="A",
+                                  probabilities=[.7, .1, .1, .1])
+    page = alice.get(reverse("setup:study", args=[study.slug])).content.decode()
+    assert "2 readers" in page and "2 sessions, 1 done" in page
+    assert "model cnn-v3 ran on 2 cases" in page and "no report built" in page
+    states = steps_of(page)
+    assert (states["sessions"], states["model"], states["report"]) == ("done", "done", "to do")
+    report = StudyReport.objects.create(study=study, input_hash="f" * 64, status="done",
+                                        code_version="test")
+    page = alice.get(reverse("setup:study", args=[study.slug])).content.decode()
+    assert f"report built {report.created_at:%Y-%m-%d %H:%M} UTC" in page
+    assert steps_of(page)["report"] == "done"
