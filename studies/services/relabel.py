@@ -18,7 +18,9 @@ Nothing of the file is stored except its SHA-256: the dry run keeps case ids and
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import tempfile
 import uuid
 from collections import defaultdict
@@ -201,6 +203,31 @@ def _match(study: Study, rows: tuple[ManifestRow, ...]) -> tuple[list, list]:
     return kept, unmatched
 
 
+IMPORT_ONLY_COLUMNS = ("mask", "designated")
+
+
+def _without_import_columns(data: bytes) -> bytes:
+    """``data`` without the columns that only mean something to an import (lesion masks, the
+    designated slice), so that an import manifest can be uploaded again as a labels CSV: its
+    mask paths are relative to a folder that is not here. Unreadable text is returned as it
+    is, for :func:`manifest_read` to report."""
+    try:
+        text = data.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return data
+    if not rows:
+        return data
+    drop = {i for i, name in enumerate(rows[0]) if name.strip().lower() in IMPORT_ONLY_COLUMNS}
+    if not drop:
+        return data
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        writer.writerow([cell for i, cell in enumerate(row) if i not in drop])
+    return out.getvalue().encode("utf-8")
+
+
 def labels_dry_run(*, study: Study, data: bytes, user) -> LabelUpload:
     """Check ``data`` (the CSV's bytes) against ``study`` and record what it would change.
 
@@ -213,7 +240,7 @@ def labels_dry_run(*, study: Study, data: bytes, user) -> LabelUpload:
         )
     with tempfile.TemporaryDirectory(prefix="rb-labels-") as folder:
         path = Path(folder) / "labels.csv"
-        path.write_bytes(data)
+        path.write_bytes(_without_import_columns(data))
         try:
             manifest = manifest_read(path=path, label_codes=study.label_codes)
         except ManifestError as exc:  # named without the temporary path (or a file name)

@@ -160,3 +160,25 @@ def test_a_read_case_keeps_its_label_unless_the_coordinator_ticks_relabel(
     assert change.case_was_read
     upload.refresh_from_db()
     assert upload.relabel_read
+
+
+def test_an_import_manifest_with_masks_can_be_uploaded_again_as_labels(cases, study, admin_user):
+    # Its mask paths point into the import's folder, which is not here: the labels upload
+    # leaves the columns that only an import uses, and keeps the line numbers.
+    data = (
+        b"file,patient_key,side,label,label_source,mask,designated\n"
+        b"DOE_1.dcm,PAT-1,L,C2,panel,masks/m1.npy,yes\n"
+        b"\n"
+        b"DOE_2.dcm,PAT-2,L,\"B\",\"panel, second read\",masks/m2.npy,\n"
+        b"DOE_3.dcm,PAT-3,Q,B,panel,masks/m3.npy,\n"
+    )
+    with pytest.raises(ManifestError) as caught:
+        relabel.labels_dry_run(study=study, data=data, user=admin_user)
+    assert [(p.line, "side 'Q'" in p.reason) for p in caught.value.problems] == [(5, True)]
+    upload = relabel.labels_dry_run(study=study, data=data.rsplit(b"DOE_3", 1)[0],
+                                    user=admin_user)
+    dry = relabel.label_upload_dry_run(upload=upload)
+    assert [(r.line, r.case_id, r.new_label, r.new_source) for r in dry.new] == [
+        (2, cases[1].pk, "C2", "panel"), (4, cases[2].pk, "B", "panel, second read"),
+    ]
+    assert upload.file_sha256 == hashlib.sha256(data.rsplit(b"DOE_3", 1)[0]).hexdigest()
