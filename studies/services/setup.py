@@ -212,7 +212,7 @@ def _sessions_step(study: Study, previous: Step) -> Step:
 def _model_step(study: Study, previous: Step) -> Step:
     ran = list(
         Image.objects.filter(study=study, predictions__isnull=False)
-        .values("predictions__model_version__name")
+        .values("predictions__model_version", "predictions__model_version__name")
         .annotate(n=Count("id", distinct=True))
         .order_by("-n")
     )
