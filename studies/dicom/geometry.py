@@ -27,6 +27,7 @@ from typing import Any
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
 
 __all__ = ["FrameGeometry", "frame_geometry", "position_along_normal"]
 
@@ -53,15 +54,16 @@ class FrameGeometry:
 
 
 _TEXT_VRS = {"DS", "IS", "CS", "LO", "SH"}
+_TAGS: dict[str, BaseTag] = {}
 
 
 def _value(ds: Dataset, keyword: str) -> Any:
     """A top-level value, without converting an element still raw from the file (converting
     it would make the writer re-encode it: see ``studies.dicom.validate.peek``). Text comes
     back as ``str`` with multiple values joined by ``\\``."""
-    tag = tag_for_keyword(keyword)
+    tag = _TAGS.get(keyword)
     if tag is None:
-        return None
+        tag = _TAGS[keyword] = Tag(tag_for_keyword(keyword))
     elem = ds.get_item(tag)
     if elem is None:
         return None
