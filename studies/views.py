@@ -250,6 +250,10 @@ def thumbnail_png(image: Image) -> bytes:
 def case_thumbnail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     study = setup.study_for_coordinator(user=request.user, slug=slug)
     image = get_object_or_404(Image, study=study, pk=pk)
-    response = HttpResponse(thumbnail_png(image), content_type="image/png")
+    try:
+        data = thumbnail_png(image)
+    except (OSError, ValueError):  # a stored file missing or unreadable: repair_storage's job
+        raise Http404("No thumbnail for this case") from None
+    response = HttpResponse(data, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response

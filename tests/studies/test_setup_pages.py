@@ -366,3 +366,11 @@ def test_the_later_steps_count_sessions_model_outputs_and_reports(alice, cast, s
     page = alice.get(reverse("setup:study", args=[study.slug])).content.decode()
     assert f"report built {report.created_at:%Y-%m-%d %H:%M} UTC" in page
     assert steps_of(page)["report"] == "done"
+
+
+def test_a_case_whose_stored_file_is_gone_has_no_thumbnail_but_the_page_still_works(
+    alice, study, site
+):
+    case = make_case(study=study, site=site, patient="p1", label="A")  # no file behind it
+    assert alice.get(reverse("setup:thumbnail", args=[study.slug, case.pk])).status_code == 404
+    assert alice.get(reverse("setup:cases", args=[study.slug])).status_code == 200
