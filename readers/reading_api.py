@@ -141,9 +141,19 @@ def case_detail(request: HttpRequest, session_token: str, case_token: str) -> Js
 @reader_api
 @require_GET
 def case_pixels(request: HttpRequest, session_token: str, case_token: str) -> HttpResponse:
-    """The stored values, 16-bit little endian, row-major; the case JSON says how to show them."""
+    """The stored values, 16-bit little endian, row-major: of the designated slice (the case
+    JSON says how to show them), or with ``?slice=K`` (0-based, stack order) of another slice
+    of the hip's series, whose display numbers come in the ``X-Pixel-Meta`` header (JSON)."""
     _, item = _open_case(request, session_token, case_token)
-    response = HttpResponse(image_pixels(image=item.image), content_type="application/octet-stream")
+    shown = item.image
+    index = request.GET.get("slice")
+    if index is not None:
+        if not index.isdigit() or len(index) > 6:
+            return error("invalid", "slice: expected a slice number from 0.", status=400)
+        shown = selectors.case_slice(item=item, index=int(index))
+    response = HttpResponse(image_pixels(image=shown), content_type="application/octet-stream")
+    if index is not None:
+        response["X-Pixel-Meta"] = json.dumps(selectors.viewer_pixel_meta(image=shown))
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

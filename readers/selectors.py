@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from readers.models import AiExposure, Read, ReadingSession, SessionCase
-from studies.models import Membership, Study
+from studies.models import Membership, Slice, Study
 from studies.selectors import long_table_case_fields
 
 # --- What a reader may see. Every reading view and API goes through these: a reader reaches
@@ -399,7 +399,9 @@ class CaseView:
     next_token: str | None
     labels: list[dict]
     confidence_max: int
-    pixels: dict = field(default_factory=dict)
+    pixels: dict = field(default_factory=dict)  # the designated slice's
+    slices: int = 1  # the hip series' slices the reader can scroll through
+    designated_slice: int = 0  # 0-based: the slice graded (and shown first)
 
 
 def _stage_asked(session: ReadingSession, reads: dict, revisions: bool,
@@ -422,8 +424,6 @@ def _stage_asked(session: ReadingSession, reads: dict, revisions: bool,
 def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView:
     """The reader's view of ``item``: the one place that decides what a reading page or the
     reading API shows about a case."""
-    from studies.pixels import image_pixel_meta
-
     study = session.study
     reads: dict[str, OwnRead] = {}
     for read in item.reads.order_by("stage", "version"):
@@ -484,8 +484,26 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
             for c in study.label_scheme
         ],
         confidence_max=study.confidence_max,
-        pixels=_viewer_pixel_meta(image_pixel_meta(image=item.image).as_dict()),
+        pixels=viewer_pixel_meta(image=item.image),
+        slices=max(1, item.image.slices.count()),
+        designated_slice=item.image.designated_index,
     )
+
+
+def case_slice(*, item: SessionCase, index: int):
+    """Slice ``index`` (0-based, stack order) of the case of a reader's session item, or 404:
+    only reached after :func:`reader_item_get` has resolved the item for its reader."""
+    found = Slice.objects.filter(image_id=item.image_id, index=index).first()
+    if found is None:
+        raise Http404("No such slice")
+    return found
+
+
+def viewer_pixel_meta(*, image) -> dict:
+    """The display numbers of a case or a slice, as the viewer is given them."""
+    from studies.pixels import image_pixel_meta
+
+    return _viewer_pixel_meta(image_pixel_meta(image=image).as_dict())
 
 
 # What the viewer uses of the display metadata, and nothing more (issue 15 S4: every extra

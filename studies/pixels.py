@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 
 from studies.dicom.validate import native_pixels
-from studies.models import Image
+from studies.models import PixelFields
 from studies.storage import media_path
 
 _CACHE_BYTES = 64 * 1024 * 1024  # per process: ~128 slices of 512², or 2 of 4096²
@@ -63,20 +63,21 @@ class _ByteBoundedCache:
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.items: OrderedDict[str, _Decoded] = OrderedDict()
+        self.items: OrderedDict[tuple[str, int], _Decoded] = OrderedDict()
         self.size = 0
         self.lock = threading.Lock()
 
-    def get(self, name: str) -> _Decoded:
+    def get(self, name: str, frame: int = 0) -> _Decoded:
+        key = (name, frame)
         with self.lock:
-            hit = self.items.get(name)
+            hit = self.items.get(key)
             if hit is not None:
-                self.items.move_to_end(name)
+                self.items.move_to_end(key)
                 return hit
-        decoded = _read(name)  # outside the lock: two threads may decode the same file once each
+        decoded = _read(name, frame)  # outside the lock: two threads may decode one file each
         with self.lock:
-            if name not in self.items:
-                self.items[name] = decoded
+            if key not in self.items:
+                self.items[key] = decoded
                 self.size += len(decoded.data)
                 while self.size > self.limit and len(self.items) > 1:
                     _, old = self.items.popitem(last=False)
@@ -89,15 +90,22 @@ class _ByteBoundedCache:
             self.size = 0
 
 
-def _read(name: str) -> _Decoded:
+def _read(name: str, frame: int = 0) -> _Decoded:
+    """One frame of a stored file (uncompressed Explicit VR Little Endian, as the import
+    stores every file; a multi-frame file's frames follow each other in Pixel Data)."""
     ds = pydicom.dcmread(media_path(name), force=True)
     rows, columns = int(ds.Rows), int(ds.Columns)
     bits = int(ds.BitsAllocated)
     signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
     if bits not in (8, 16):
         raise ValueError(f"Bits Allocated: expected 8 or 16, got {bits} in stored case {name}")
+    size = rows * columns * bits // 8
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if not 0 <= frame < frames:
+        raise ValueError(f"stored case {name} has {frames} frame(s), not frame {frame + 1}")
+    data = ds.PixelData[frame * size : (frame + 1) * size] if frames > 1 else ds.PixelData
     pixels, _ = native_pixels(
-        ds.PixelData, rows=rows, columns=columns, bits=bits,
+        data, rows=rows, columns=columns, bits=bits,
         bits_stored=int(getattr(ds, "BitsStored", bits)), signed=signed,
     )  # fmt: skip
     dtype = np.dtype("<i2" if signed else "<u2")
@@ -116,15 +124,16 @@ _cache = _ByteBoundedCache(_CACHE_BYTES)
 _decode = _cache.get
 
 
-def image_pixels(*, image: Image) -> bytes:
-    """The stored values of ``image`` as 16-bit little-endian bytes (rows × columns × 2)."""
-    return _decode(image.file.name).data
+def image_pixels(*, image: PixelFields) -> bytes:
+    """The stored values of ``image`` (a case: its designated slice; or one :class:`Slice`)
+    as 16-bit little-endian bytes (rows × columns × 2)."""
+    return _decode(image.file.name, image.frame).data
 
 
-def image_pixel_meta(*, image: Image) -> PixelMeta:
-    """Display metadata of ``image``; the default window is the stored one, or the full range
-    of modality values when the file gave none."""
-    decoded = _decode(image.file.name)
+def image_pixel_meta(*, image: PixelFields) -> PixelMeta:
+    """Display metadata of ``image`` (a case or a slice); the default window is the stored
+    one, or the full range of modality values when the file gave none."""
+    decoded = _decode(image.file.name, image.frame)
     slope, intercept = float(image.rescale_slope), float(image.rescale_intercept)
     ends = sorted((decoded.min_stored * slope + intercept, decoded.max_stored * slope + intercept))
     if image.window_width and image.window_width > 0 and image.window_center is not None:

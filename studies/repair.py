@@ -29,10 +29,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from studies import storage
-from studies.dicom import fields as dicom_fields
 from studies.dicom.validate import Rejected, read_image
-from studies.models import Image, ImportBatch
-from studies.services.dicom_import import case_array_bytes
+from studies.models import Image, ImportBatch, Slice
+from studies.services.dicom_import import array_digest, frame_array_bytes, frame_pixels
 
 STALE_AFTER = timedelta(minutes=30)
 ORPHAN_GRACE = timedelta(hours=1)
@@ -89,8 +88,9 @@ def _orphans(*, fix: bool, log, imports_running: bool) -> tuple[int, int]:
     """Remove stored files no case refers to; returns (removed or to remove, left for now)."""
     root = Path(settings.MEDIA_ROOT)
     referenced: set[str] = set()
-    for names in Image.objects.values_list("file", "array_file", "mask_file").iterator(2000):
-        referenced.update(names)
+    for model in (Image, Slice):  # a case's designated slice, and every slice of its stack
+        for names in model.objects.values_list("file", "array_file", "mask_file").iterator(2000):
+            referenced.update(names)
     oldest = time.time() - ORPHAN_GRACE.total_seconds()
     orphans = young = 0
     for path in _stored_files():
@@ -113,22 +113,29 @@ def _orphans(*, fix: bool, log, imports_running: bool) -> tuple[int, int]:
 
 
 def _missing(*, fix: bool, log) -> dict[str, int]:
+    """Missing files of every slice (a case's designated slice is one of its slices)."""
     counts = {"arrays_rebuilt": 0, "arrays_missing": 0, "dicom_missing": 0, "masks_missing": 0}
     case_array = None
-    rows = Image.objects.values_list("pk", "content_hash", "file", "array_file", "mask_file")
-    for pk, digest, file, array_file, mask_file in rows.iterator(2000):
+    rows = Slice.objects.order_by("image_id", "index").values_list(
+        "image_id", "index", "content_hash", "frame", "file", "array_file", "mask_file",
+        "rescale_slope", "rescale_intercept",
+    )
+    for pk, index, digest, frame, file, array_file, mask_file, slope, intercept in rows.iterator(
+        2000
+    ):
+        what = f"case {pk}" + (f", slice {index + 1}," if index else "")
         if mask_file and not storage.media_path(mask_file).exists():
             counts["masks_missing"] += 1
-            log(f"case {pk}: its mask {mask_file} is missing; import the original again")
+            log(f"{what}: its mask {mask_file} is missing; import the original again")
         if not file or not storage.media_path(file).exists():
             counts["dicom_missing"] += 1
-            log(f"case {pk}: its DICOM file {file} is missing; import the original again")
+            log(f"{what}: its DICOM file {file} is missing; import the original again")
             continue
         if array_file and storage.media_path(array_file).exists():
             continue
         counts["arrays_missing"] += 1
         if not fix:
-            log(f"case {pk}: its cached array is missing (would be rebuilt)")
+            log(f"{what}: its cached array is missing (would be rebuilt)")
             continue
         case_array = case_array or import_string(settings.READERBENCH_CASE_ARRAY)
         try:
@@ -137,15 +144,22 @@ def _missing(*, fix: bool, log) -> dict[str, int]:
                 min_side=settings.READERBENCH_MIN_IMAGE_SIDE,
                 max_side=settings.READERBENCH_MAX_IMAGE_SIDE,
             )
-            data = case_array_bytes(image, dicom_fields.image_fields(image), case_array)
+            fields = {"rescale_slope": slope, "rescale_intercept": intercept}
+            data = frame_array_bytes(
+                frame_pixels(image, frame), image.photometric, fields, case_array
+            )
         except Rejected as exc:
-            log(f"case {pk}: its cached array cannot be rebuilt ({exc.reason})")
+            log(f"{what}: its cached array cannot be rebuilt ({exc.reason})")
             continue
-        stored = storage.store_content(kind="arrays", digest=digest, data=data)
-        if stored.name != array_file:
-            Image.objects.filter(pk=pk).update(array_file=stored.name)
+        stored = storage.store_content(
+            kind="arrays", digest=array_digest(digest, frame), data=data
+        )
+        for model in (Image, Slice):
+            model.objects.filter(content_hash=digest, frame=frame).exclude(
+                array_file=stored.name
+            ).update(array_file=stored.name)
         counts["arrays_rebuilt"] += 1
-        log(f"case {pk}: cached array rebuilt")
+        log(f"{what}: cached array rebuilt")
     return counts
 
 

@@ -18,7 +18,17 @@ from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from studies import storage
-from studies.models import Hip, Image, ImportBatch, Patient, ReferenceLabel, Site, Study
+from studies.models import (
+    Hip,
+    Image,
+    ImportBatch,
+    Patient,
+    ReferenceLabel,
+    Site,
+    Slice,
+    Study,
+)
+from studies.services import series
 from studies.services.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -83,6 +93,30 @@ class ImportReport:
 
 
 @dataclass
+class SliceSpec:
+    """One slice a file brings: the file itself, or one frame of a multi-frame file."""
+
+    frame: int
+    position: float | None  # mm along the slice normal
+    instance_number: int | None
+    fields: dict  # the pixel fields of this frame (PixelFields, without the file names)
+    array_file: str
+    mask_file: str = ""
+
+    def row_fields(self, entry: Entry) -> dict:
+        """The :class:`~studies.models.PixelFields` values of this slice."""
+        return {
+            **self.fields,
+            "content_hash": entry.digest,
+            "file": entry.file,
+            "frame": self.frame,
+            "array_file": self.array_file,
+            "mask_file": self.mask_file,
+            "sop_instance_uid": entry.sop_instance_uid,
+        }
+
+
+@dataclass
 class Entry:
     """A file ready for the database: stored, de-identified, not yet a row."""
 
@@ -91,23 +125,18 @@ class Entry:
     side: str
     digest: str
     sop_instance_uid: str
-    fields: dict
+    series_uid: str  # de-identified; the files of one series (and hip) are one case
+    file: str  # the stored DICOM file's name
+    slices: list[SliceSpec]
     label: str
     label_source: str
     stored: list[storage.StoredFile]
+    #: The frame the manifest designates for grading (``designated`` column), if any.
+    designated_frame: int | None = None
     # Bytes of files this import found already stored (kept to restore them if a concurrent
     # failed import removes them before our rows commit).
     keep: dict[str, bytes] = field(default_factory=dict)
     duplicates: list[Duplicate] = field(default_factory=list)
-
-    @property
-    def names(self) -> dict[str, str]:
-        kinds = {s.name.split("/", 1)[0]: s.name for s in self.stored}
-        return {
-            "file": kinds["cases"],
-            "array_file": kinds["arrays"],
-            "mask_file": kinds.get("masks", ""),
-        }
 
 
 @dataclass
@@ -129,6 +158,7 @@ class ImportContext:
     by_hash: dict[str, int]
     by_uid: dict[str, int]
     labels: dict[int, str | None]
+    cases: dict[tuple[int, str], int]  # (hip, de-identified series UID) -> case
     patients: dict[str, int]
     hips: dict[tuple[int, str], int]
     case_array: Callable  # pixels, slope, intercept -> the array cached with the case
@@ -151,15 +181,17 @@ def duplicate_reason(pk: int, existing_label: str | None, label: str, applied: b
 
 
 def discard_unreferenced(stored: Iterable[storage.StoredFile]) -> None:
-    """Remove files this import created, unless a case (of any study) refers to them."""
+    """Remove files this import created, unless a case or a slice (of any study) refers to
+    them."""
     names = [s.name for s in stored if s.created]
     if not names:
         return
     referenced = set()
-    for row in Image.objects.filter(
-        Q(file__in=names) | Q(array_file__in=names) | Q(mask_file__in=names)
-    ).values_list("file", "array_file", "mask_file"):
-        referenced.update(row)
+    for model in (Image, Slice):
+        for row in model.objects.filter(
+            Q(file__in=names) | Q(array_file__in=names) | Q(mask_file__in=names)
+        ).values_list("file", "array_file", "mask_file"):
+            referenced.update(row)
     storage.discard(n for n in names if n not in referenced)
 
 
@@ -170,20 +202,70 @@ def _restore_missing(entry: Entry) -> None:
             storage.store_content(kind=kind, digest=rest.split("/")[1][:64], data=data)
 
 
-def _new_image(entry: Entry, ctx: ImportContext, hip_id: int, batch: ImportBatch) -> Image:
-    return Image(
-        study=ctx.study,
-        hip_id=hip_id,
-        batch=batch,
-        content_hash=entry.digest,
-        sop_instance_uid=entry.sop_instance_uid,
-        **entry.names,
-        **entry.fields,
+def _slices(entries: list[Entry], ctx: ImportContext, batch: ImportBatch) -> list[Slice]:
+    """Unsaved slices of ``entries`` (one per frame of each file), in stack order."""
+    return series.stack_order([
+        Slice(
+            study=ctx.study, index=0, position=spec.position,
+            instance_number=spec.instance_number, batch=batch, **spec.row_fields(entry),
+        )
+        for entry in entries
+        for spec in entry.slices
+    ])
+
+
+def _manifest_choice(entries: list[Entry], stack: list[Slice]) -> Slice | None:
+    """The slice the manifest designates among ``entries`` (the first row that does)."""
+    for entry in entries:
+        if entry.designated_frame is None:
+            continue
+        for s in stack:
+            if s.content_hash == entry.digest and s.frame == entry.designated_frame:
+                return s
+    return None
+
+
+def _new_case(
+    entries: list[Entry], ctx: ImportContext, hip_id: int, batch: ImportBatch
+) -> tuple[Image, list[Slice]]:
+    """An unsaved case for the files of one new series and its unsaved slices, numbered, with
+    the manifest's designated slice or the middle one."""
+    stack = _slices(entries, ctx, batch)
+    for index, s in enumerate(stack):
+        s.index = index
+    chosen = _manifest_choice(entries, stack)
+    designation = Image.Designation.MANIFEST
+    if chosen is None:
+        chosen, designation = stack[series.middle_index(len(stack))], Image.Designation.MIDDLE
+    image = Image(
+        study=ctx.study, hip_id=hip_id, batch=batch, series_instance_uid=entries[0].series_uid,
+        designated_index=chosen.index, designation=designation,
+        **series.slice_values(chosen),
     )
+    return image, stack
+
+
+def _case_label(entries: list[Entry], existing: str | None, pk: int) -> tuple[Entry | None, str]:
+    """The entry whose manifest label the case takes (``None``: none to take), and the label
+    the case has then; files whose label differs are told so in their result."""
+    giver = None
+    if existing is None:
+        giver = next((e for e in entries if e.label), None)
+    label = giver.label if giver else existing
+    for entry in entries:
+        if entry.label and label and entry.label != label:
+            entry.result.reason = (
+                f"added to case {pk}, labelled {label}; this file's manifest label "
+                f"{entry.label} was not applied"
+            )
+    return giver, label
 
 
 def _commit_bulk(entries: list[Entry], ctx: ImportContext, batch: ImportBatch) -> None:
-    """Insert a chunk in one transaction; raises (and leaves the caches as they were) on error."""
+    """Insert a chunk in one transaction; raises (and leaves the caches as they were) on error.
+
+    The chunk's files are grouped by hip and series: a series new to the study becomes a case
+    with its slices; the files of a series already there join its case, which is restacked."""
     added_patients: list[str] = []
     added_hips: list[tuple[int, str]] = []
     try:
@@ -211,34 +293,79 @@ def _commit_bulk(entries: list[Entry], ctx: ImportContext, batch: ImportBatch) -
                     if (patient_id, side) not in ctx.hips:
                         ctx.hips[(patient_id, side)] = pk
                         added_hips.append((patient_id, side))
-            images = [
-                _new_image(e, ctx, ctx.hips[(ctx.patients[e.pseudonym], e.side)], batch)
-                for e in entries
-            ]
+            groups: dict[tuple[int, str], list[Entry]] = {}
+            for e in entries:
+                key = (ctx.hips[(ctx.patients[e.pseudonym], e.side)], e.series_uid)
+                groups.setdefault(key, []).append(e)
+            fresh = {key: _new_case(g, ctx, key[0], batch) for key, g in groups.items()
+                     if key not in ctx.cases}
+            images = [image for image, _ in fresh.values()]
             Image.objects.bulk_create(images)
             if any(image.pk is None for image in images):  # backends that return no keys
                 pks = dict(
                     Image.objects.filter(
-                        study=ctx.study, content_hash__in=[e.digest for e in entries]
+                        study=ctx.study, content_hash__in=[i.content_hash for i in images]
                     ).values_list("content_hash", "pk")
                 )
                 for image in images:
                     image.pk = pks[image.content_hash]
-            ReferenceLabel.objects.bulk_create(
-                [
-                    ReferenceLabel(image_id=image.pk, label=e.label, source=e.label_source)
-                    for e, image in zip(entries, images, strict=True)
-                    if e.label
-                ]
-            )
+            slices, labels, joined = [], [], []
+            for key, group in groups.items():
+                if key in fresh:
+                    image, stack = fresh[key]
+                    existing_label = None
+                else:
+                    image, stack = Image(pk=ctx.cases[key]), _slices(group, ctx, batch)
+                    for s in stack:
+                        s.index = 1_000_000 + s.index  # placed by restack below
+                    existing_label = ctx.labels.get(image.pk)
+                    joined.append((image, group))
+                for s in stack:
+                    s.image_id = image.pk
+                slices.extend(stack)
+                giver, _ = _case_label(group, existing_label, image.pk)
+                if giver is not None:
+                    labels.append(ReferenceLabel(
+                        image_id=image.pk, label=giver.label, source=giver.label_source
+                    ))
+                for e in group:
+                    e.result.case = image.pk
+            Slice.objects.bulk_create(slices)
+            ReferenceLabel.objects.bulk_create(labels, ignore_conflicts=True)
+            for image, group in joined:
+                _join_existing(image, group)
     except BaseException:
         for pseudonym in added_patients:
             ctx.patients.pop(pseudonym, None)
         for key in added_hips:
             ctx.hips.pop(key, None)
+        for e in entries:
+            e.result.case = None
         raise
-    for entry, image in zip(entries, images, strict=True):
-        entry.result.case = image.pk
+    for key, (image, _) in fresh.items():
+        ctx.cases[key] = image.pk
+    for label in labels:
+        ctx.labels[label.image_id] = label.label
+
+
+def _join_existing(image: Image, group: list[Entry]) -> None:
+    """Files of a series that already has a case: restack it, and apply the manifest's
+    designation if it names one of them (unless the case is frozen: the reason says so)."""
+    image = series.restack(image)
+    for entry in group:
+        if entry.designated_frame is None:
+            continue
+        index = Slice.objects.filter(
+            image=image, content_hash=entry.digest, frame=entry.designated_frame
+        ).values_list("index", flat=True).first()
+        if index is None:
+            continue
+        try:
+            with transaction.atomic():
+                series.designate_slice(image=image, index=index, by=Image.Designation.MANIFEST)
+        except series.DesignationError as exc:
+            entry.result.reason = f"the manifest's designated slice was not applied: {exc}"
+        break
 
 
 class _AlreadyThere(Exception):  # noqa: N818
@@ -254,22 +381,45 @@ def _commit_one(entry: Entry, ctx: ImportContext, batch: ImportBatch) -> None:
                 study=ctx.study, site=ctx.site, pseudonym=entry.pseudonym
             )
             hip, _ = Hip.objects.get_or_create(patient=patient, side=entry.side)
+            image = Image.objects.filter(
+                study=ctx.study, hip=hip, series_instance_uid=entry.series_uid
+            ).first()
+            created = image is None
+            if created:
+                image, stack = _new_case([entry], ctx, hip.pk, batch)
+            else:
+                stack = _slices([entry], ctx, batch)
+                for s in stack:
+                    s.index = 1_000_000 + s.index
             try:
                 with transaction.atomic():
-                    image = _new_image(entry, ctx, hip.pk, batch)
-                    image.save(force_insert=True)
+                    if created:
+                        image.save(force_insert=True)
+                    for s in stack:
+                        s.image = image
+                    Slice.objects.bulk_create(stack)
             except IntegrityError:
                 same = Q(content_hash=entry.digest) | Q(sop_instance_uid=entry.sop_instance_uid)
-                existing = Image.objects.filter(same, study=ctx.study).first()
+                there = Slice.objects.filter(same, study=ctx.study).select_related("image")
+                existing = there.first()
                 if existing is None:
                     raise
-                raise _AlreadyThere(existing) from None
-            if entry.label:
-                ReferenceLabel.objects.create(
-                    image=image, label=entry.label, source=entry.label_source
+                raise _AlreadyThere(existing.image) from None
+            label = None if created else getattr(
+                ReferenceLabel.objects.filter(image=image).first(), "label", None
+            )
+            giver, _ = _case_label([entry], label, image.pk)
+            if giver is not None:
+                ReferenceLabel.objects.get_or_create(
+                    image=image, defaults={"label": giver.label, "source": giver.label_source}
                 )
+            if not created:
+                _join_existing(image, [entry])
         ctx.patients[entry.pseudonym] = patient.pk
         ctx.hips[(patient.pk, entry.side)] = hip.pk
+        ctx.cases[(hip.pk, entry.series_uid)] = image.pk
+        if giver is not None:
+            ctx.labels[image.pk] = giver.label
         entry.result.case = image.pk
     except _AlreadyThere as exc:
         discard_unreferenced(entry.stored)
@@ -337,7 +487,7 @@ def commit_chunk(entries: list[Entry], duplicates: list[Duplicate], ctx, batch) 
         if entry.result.status == IMPORTED:
             ctx.by_hash[entry.digest] = entry.result.case
             ctx.by_uid[entry.sop_instance_uid] = entry.result.case
-            ctx.labels[entry.result.case] = entry.label or None
+            ctx.labels.setdefault(entry.result.case, None)
             _restore_missing(entry)
         for dup in entry.duplicates:  # later copies of this file in the same chunk
             if entry.result.case is None:
@@ -358,11 +508,17 @@ def load_context(study: Study, site: Site, manifest: Manifest | None) -> ImportC
     key = settings.PSEUDONYM_KEY
     if not key:
         raise ImproperlyConfigured("READERBENCH_PSEUDONYM_KEY is empty: imports need it")
-    by_hash, by_uid, labels = {}, {}, {}
-    for pk, digest, uid, label in Image.objects.filter(study=study).values_list(
-        "pk", "content_hash", "sop_instance_uid", "reference__label"
+    by_hash, by_uid, labels, cases = {}, {}, {}, {}
+    for pk, digest, uid in Slice.objects.filter(study=study).values_list(
+        "image_id", "content_hash", "sop_instance_uid"
     ):
-        by_hash[digest], by_uid[uid], labels[pk] = pk, pk, label
+        by_hash[digest], by_uid[uid] = pk, pk
+    for pk, hip_id, series_uid, label in Image.objects.filter(study=study).values_list(
+        "pk", "hip_id", "series_instance_uid", "reference__label"
+    ):
+        labels[pk] = label
+        if series_uid:
+            cases[(hip_id, series_uid)] = pk
     patients = dict(Patient.objects.filter(study=study, site=site).values_list("pseudonym", "pk"))
     hips = {
         (patient_id, side): pk
@@ -380,6 +536,7 @@ def load_context(study: Study, site: Site, manifest: Manifest | None) -> ImportC
         by_hash=by_hash,
         by_uid=by_uid,
         labels=labels,
+        cases=cases,
         patients=patients,
         hips=hips,
         case_array=import_string(settings.READERBENCH_CASE_ARRAY),

@@ -48,8 +48,9 @@ from django.utils import timezone
 from studies import storage
 from studies.dicom import fields as dicom_fields
 from studies.dicom.deid import deidentify, patient_pseudonym
+from studies.dicom.geometry import FrameGeometry, frame_geometry, position_along_normal
 from studies.dicom.validate import Rejected, ValidatedImage, read_image, to_file_bytes
-from studies.models import Image, ImportBatch, Site, Study
+from studies.models import Image, ImportBatch, Site, Slice, Study
 from studies.services.dicom_commit import (
     DUPLICATE,
     IMPORTED,
@@ -59,6 +60,7 @@ from studies.services.dicom_commit import (
     FileResult,
     ImportContext,
     ImportReport,
+    SliceSpec,
     commit_chunk,
     duplicate_reason,
     load_context,
@@ -79,13 +81,67 @@ def _store(entry_stored: list, keep: dict, *, kind: str, digest: str, data: byte
 
 
 def case_array_bytes(image: ValidatedImage, fields: dict, case_array: Callable) -> bytes:
-    """The ``.npy`` bytes of the array cached with a case (``READERBENCH_CASE_ARRAY``)."""
-    array = case_array(
-        image.pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"]
-    )
-    if image.photometric == "MONOCHROME1":  # low values are bright: make high values bright
+    """The ``.npy`` bytes of the array cached with a single-frame case
+    (``READERBENCH_CASE_ARRAY``)."""
+    return frame_array_bytes(image.pixels, image.photometric, fields, case_array)
+
+
+def frame_array_bytes(
+    pixels: np.ndarray, photometric: str, fields: dict, case_array: Callable
+) -> bytes:
+    """The ``.npy`` bytes of the array cached with one slice (``READERBENCH_CASE_ARRAY``)."""
+    array = case_array(pixels, slope=fields["rescale_slope"], intercept=fields["rescale_intercept"])
+    if photometric == "MONOCHROME1":  # low values are bright: make high values bright
         array = np.float16(1.0) - array
     return dicom_fields.npy_bytes(array)
+
+
+def _frames(image: ValidatedImage) -> list[FrameGeometry]:  # TEMPORARY until validate has frames
+    frames = getattr(image, "frames", None)
+    if frames is None:
+        frames = image.frames = frame_geometry(image.dataset, 1)
+    return frames
+
+
+def frame_pixels(image: ValidatedImage, frame: int) -> np.ndarray:  # TEMPORARY
+    if hasattr(image, "frame_pixels"):
+        return image.frame_pixels(frame)
+    return image.pixels
+
+
+def array_digest(digest: str, frame: int) -> str:
+    """The name (a SHA-256) under which a slice's cached array is stored: the file's own for
+    frame 0 (as before multi-frame files), a derived one for the other frames."""
+    if frame == 0:
+        return digest
+    return hashlib.sha256(f"{digest}:frame:{frame}".encode()).hexdigest()
+
+
+def _frame_fields(fields: dict, geometry: FrameGeometry, n_frames: int) -> dict:
+    """A frame's pixel fields: the file's, with a multi-frame file's per-frame values."""
+    if n_frames == 1:
+        return fields
+    own = dict(fields)
+    if geometry.spacing is not None:
+        own["pixel_spacing_row"], own["pixel_spacing_col"] = geometry.spacing
+    for name in ("window_center", "window_width", "rescale_intercept"):
+        if getattr(geometry, name) is not None:
+            own[name] = getattr(geometry, name)
+    if geometry.rescale_slope:  # 0 would divide by zero: keep the file's
+        own["rescale_slope"] = geometry.rescale_slope
+    return own
+
+
+def _designated_frame(row: ManifestRow | None, n_frames: int) -> int | None:
+    """The frame (0-based) the manifest row designates for grading, or ``None``."""
+    if row is None or row.designated is None:
+        return None
+    if row.designated > n_frames:
+        raise Rejected(
+            f"the manifest (line {row.line}) designates frame {row.designated}; the file has "
+            f"{n_frames} frame(s)"
+        )
+    return row.designated - 1
 
 
 def _restore_existing(
@@ -97,11 +153,22 @@ def _restore_existing(
     if not storage.media_path(storage.content_name(kind="cases", digest=digest)).exists():
         storage.store_content(kind="cases", digest=digest, data=payload)
         restored.append("its missing DICOM file was restored")
-    array_name = storage.content_name(kind="arrays", digest=digest)
-    if not storage.media_path(array_name).exists():
-        data = case_array_bytes(image, fields, ctx.case_array)
-        storage.store_content(kind="arrays", digest=digest, data=data)
-        Image.objects.filter(pk=pk, array_file="").update(array_file=array_name)
+    rebuilt = False
+    for frame, geometry in enumerate(_frames(image)):
+        name = storage.content_name(kind="arrays", digest=array_digest(digest, frame))
+        if storage.media_path(name).exists():
+            continue
+        own = _frame_fields(fields, geometry, len(_frames(image)))
+        data = frame_array_bytes(
+            frame_pixels(image, frame), image.photometric, own, ctx.case_array
+        )
+        storage.store_content(kind="arrays", digest=array_digest(digest, frame), data=data)
+        for model in (Image, Slice):
+            model.objects.filter(
+                study=ctx.study, content_hash=digest, frame=frame, array_file=""
+            ).update(array_file=name)
+        rebuilt = True
+    if rebuilt:
         restored.append("its missing cached array was rebuilt")
     return restored
 
@@ -126,6 +193,8 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 f"not {ctx.site.code!r}"
             )
         ctx.used_rows.add(row.line)
+    n_frames = len(_frames(image))
+    designated_frame = _designated_frame(row, n_frames)
     patient_key = row.patient_key if row else dicom_fields.patient_key(ds)
     side = row.side if row else dicom_fields.laterality(ds)
     label = row.label if row else ""
@@ -138,6 +207,7 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     payload = to_file_bytes(ds)
     digest = hashlib.sha256(payload).hexdigest()
     new_uid = str(ds.SOPInstanceUID)
+    series_uid = dicom_fields.text(ds, "SeriesInstanceUID") or new_uid
 
     existing = ctx.by_hash.get(digest) or ctx.by_uid.get(new_uid)
     if existing is not None:
@@ -166,6 +236,11 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
             raise Rejected(
                 f"mask of manifest line {row.line} cannot be read ({type(exc).__name__})"
             ) from None
+        if n_frames > 1:
+            raise Rejected(
+                f"mask of manifest line {row.line}: masks are for single-frame files, this "
+                f"file has {n_frames} frames"
+            )
         if mask.ndim != 2:
             raise Rejected(f"mask of manifest line {row.line} is not a 2-D array")
         if mask.shape != image.pixels.shape:
@@ -173,14 +248,28 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 f"mask of manifest line {row.line} has shape {mask.shape[1]}x{mask.shape[0]}, "
                 f"the image is {image.columns}x{image.rows}"
             )
-    array_bytes = case_array_bytes(image, fields, ctx.case_array)
     stored: list[storage.StoredFile] = []
     keep: dict[str, bytes] = {}
+    slices: list[SliceSpec] = []
     try:
         _store(stored, keep, kind="cases", digest=digest, data=payload)
-        _store(stored, keep, kind="arrays", digest=digest, data=array_bytes)
+        for frame, geometry in enumerate(_frames(image)):
+            own = _frame_fields(fields, geometry, n_frames)
+            data = frame_array_bytes(
+                frame_pixels(image, frame), image.photometric, own, ctx.case_array
+            )
+            _store(stored, keep, kind="arrays", digest=array_digest(digest, frame), data=data)
+            number = dicom_fields.number(ds, "InstanceNumber")
+            slices.append(SliceSpec(
+                frame=frame,
+                position=position_along_normal(geometry),
+                instance_number=int(number) if number is not None and abs(number) < 2**31 else None,
+                fields=own,
+                array_file=stored[-1].name,
+            ))
         if mask is not None:
             _store(stored, keep, kind="masks", digest=digest, data=dicom_fields.npy_bytes(mask))
+            slices[0].mask_file = stored[-1].name
     except BaseException:
         storage.discard(s.name for s in stored if s.created)
         raise
@@ -190,7 +279,10 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
         side=side,
         digest=digest,
         sop_instance_uid=new_uid,
-        fields=fields,
+        series_uid=series_uid,
+        file=stored[0].name,
+        slices=slices,
+        designated_frame=designated_frame,
         label=label,
         label_source=label_source,
         stored=stored,

@@ -14,6 +14,9 @@ One row per file (or per original SOP Instance UID). Columns:
 ``sop_instance_uid`` the original SOP Instance UID (before de-identification)
 ``site``            optional: must equal the site of the import for the rows it uses
 ``mask``            optional: path of a ``.npy`` lesion mask relative to the manifest's folder
+``designated``      optional: ``yes`` on the row of the file whose slice is graded (and given
+                    to the model) in its series' case, instead of the middle slice; for a
+                    multi-frame file, the frame number (1-based); empty or ``no`` elsewhere
 ==================  =======================================================================
 
 Other columns are ignored and listed in :attr:`Manifest.ignored_columns`. The whole manifest is
@@ -34,7 +37,9 @@ import numpy as np
 
 REQUIRED_COLUMNS = ("patient_key", "side", "label", "label_source")
 KEY_COLUMNS = ("file", "sop_instance_uid")
-OPTIONAL_COLUMNS = ("site", "mask")
+OPTIONAL_COLUMNS = ("site", "mask", "designated")
+_YES = ("yes", "y", "true")
+_NO = ("", "no", "n", "false", "0")
 SIDES = ("L", "R")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
@@ -50,6 +55,8 @@ class ManifestRow:
     sop_instance_uid: str | None = None
     site: str | None = None
     mask: Path | None = None
+    #: The frame (1-based) of this file designated for grading in its case, or ``None``.
+    designated: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,16 @@ def manifest_read(*, path, label_codes: list[str]) -> Manifest:
             mask, problem = _check_mask(folder, values["mask"])
             if problem:
                 row_problems.append(problem)
+        designated = None
+        flag = values.get("designated", "").lower()
+        if flag in _YES:
+            designated = 1
+        elif flag.isdigit() and 1 <= int(flag) <= 100_000:
+            designated = int(flag)
+        elif flag not in _NO:
+            row_problems.append(
+                f"designated {values['designated']!r} is not yes, no or a frame number"
+            )
         if row_problems:
             problems.extend(ManifestProblem(start, reason) for reason in row_problems)
             continue
@@ -237,6 +254,7 @@ def manifest_read(*, path, label_codes: list[str]) -> Manifest:
             sop_instance_uid=uid_value or None,
             site=values.get("site") or None,
             mask=mask,
+            designated=designated,
         )
         rows.append(row)
         if file_key:

@@ -46,7 +46,7 @@ def mr_dataset(
     *,
     patient_id: str = "PAT-001",
     study: str = "study-1",
-    series: str = "series-1",
+    series: str | None = None,
     instance: str = "instance-1",
     rows: int = 64,
     columns: int = 64,
@@ -54,7 +54,11 @@ def mr_dataset(
     laterality: str | None = None,
     identifying: bool = True,
 ) -> FileDataset:
-    """A 16-bit MR Image Storage instance; UIDs derive from ``study``/``series``/``instance``."""
+    """A 16-bit MR Image Storage instance; UIDs derive from ``study``/``series``/``instance``.
+
+    Each instance is its own series unless ``series`` is given: files of one series and hip are
+    one case (with several slices), so tests that mean separate cases get separate series."""
+    series = series if series is not None else f"series-of-{instance}"
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = uid_for(instance)

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from inference.engine.transforms import cached_array
 from studies.dicom.deid import uid_replacement
-from studies.models import Hip, Image, ImportBatch, Patient, Study
+from studies.models import Hip, Image, ImportBatch, Patient, Slice, Study
 from studies.services.dicom_import import import_dicom_files
 from tests.studies.deid_checks import assert_deidentified
 from tests.studies.dicom_files import IDENTIFYING, mr_dataset, uid_for, write_mr
@@ -187,7 +187,9 @@ def test_uids_are_replaced_consistently_across_files_and_imports(tmp_path, study
     c = write_mr(tmp_path / "c.dcm", study="st", series="se2", instance="c", seed=2)
     run([a, b], study, site)
     run([c], study, site)
-    files = [pydicom.dcmread(Path(settings.MEDIA_ROOT) / i.file.name) for i in Image.objects.all()]
+    assert Image.objects.count() == 2  # a and b: one series, one case with two slices
+    assert Slice.objects.count() == 3
+    files = [pydicom.dcmread(Path(settings.MEDIA_ROOT) / s.file.name) for s in Slice.objects.all()]
     assert len({f.StudyInstanceUID for f in files}) == 1
     assert len({f.SeriesInstanceUID for f in files}) == 2
     assert len({f.SOPInstanceUID for f in files}) == 3

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 
-from studies.models import Image, Patient, ReferenceLabel
+from studies.models import Image, Patient, ReferenceLabel, Slice
 from studies.services.dicom_import import import_dicom_files
 from studies.services.manifest import ManifestError, manifest_read
 from tests.studies.dicom_files import mr_dataset, uid_for, write_mr
@@ -274,14 +274,41 @@ def test_a_phantom_study_imports_site_by_site_with_its_manifest(tmp_path, study)
             assert image.reference.source == row["label_source"]
             assert image.hip.side == row["side"]
             assert image.hip.patient.site == site
-            mask = np.load(Path(settings.MEDIA_ROOT) / image.mask_file.name)
+            # The file is one slice of its hip's series; its mask came with it.
+            piece = Slice.objects.get(image=image, sop_instance_uid=_stored_uid(out / row["file"]))
+            mask = np.load(Path(settings.MEDIA_ROOT) / piece.mask_file.name)
             np.testing.assert_array_equal(mask, np.load(out / row["mask"]))
             original = pydicom.dcmread(out / row["file"])
-            raw = (Path(settings.MEDIA_ROOT) / image.file.name).read_bytes()
+            raw = (Path(settings.MEDIA_ROOT) / piece.file.name).read_bytes()
             for value in (original.PatientName, original.PatientID, original.InstitutionName,
                           original.StudyInstanceUID, original.SOPInstanceUID):  # fmt: skip
                 assert str(value).encode() not in raw
-            assert_deidentified(pydicom.dcmread(Path(settings.MEDIA_ROOT) / image.file.name))
+            assert_deidentified(pydicom.dcmread(Path(settings.MEDIA_ROOT) / piece.file.name))
         patients = {r["patient_key"] for r in mine}
         assert Patient.objects.filter(study=study, site=site).count() == len(patients)
-    assert Image.objects.count() == len(rows)
+    # One case per hip (each hip is one series), with as many slices as the hip has files;
+    # the designated slice is the middle one (the first of two).
+    hips = {(r["site"], r["patient_key"], r["side"]) for r in rows}
+    assert Image.objects.count() == len(hips)
+    assert Slice.objects.count() == len(rows)
+    for image in Image.objects.all():
+        stack = list(image.slices.order_by("index"))
+        assert [s.index for s in stack] == list(range(len(stack)))
+        positions = [s.position for s in stack]
+        assert None not in positions and positions == sorted(positions)
+        chosen = stack[(len(stack) - 1) // 2]
+        assert (image.designated_index, image.designation) == (chosen.index, "middle")
+        assert (image.file.name, image.array_file.name, image.mask_file.name) == (
+            chosen.file.name, chosen.array_file.name, chosen.mask_file.name)
+    assert Image.objects.filter(slices__index=1).exists()  # the phantoms have 2-slice hips
+
+
+def _stored_uid(path) -> str:
+    """The de-identified SOP Instance UID the import gives the file at ``path``."""
+    import pydicom
+    from django.conf import settings as django_settings
+
+    from studies.dicom.deid import uid_replacement
+
+    return uid_replacement(str(pydicom.dcmread(path).SOPInstanceUID),
+                           key=django_settings.PSEUDONYM_KEY)
