@@ -390,3 +390,48 @@ def test_an_upload_the_queue_refused_is_imported_again_from_its_page(
     assert 'id="retry-import"' not in page and "again.zip/series/img0.dcm" in page
     # Finished: finishing again does nothing.
     assert client.post(upload["finish_url"]).json()["status"] == "done"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"),
+                    reason="REDIS_URL is not set: a real Celery worker needs the Redis broker")
+def test_a_worker_killed_mid_import_and_restarted_takes_the_upload_back(
+        client, study, site, cast, tmp_path, settings):
+    from studies.models import ImportBatch
+    from tests.security.solo_workers import kill_9, solo_workers
+
+    n = 240  # three chunks of the importer (100 files each): the kill lands after the first
+    folder = tmp_path / "many"
+    for i in range(n):
+        write_mr(folder / f"{i:03d}.dcm", patient_id=f"K{i}", study=f"ks{i}", series=f"kse{i}",
+                 instance=f"ki{i}", rows=16, columns=16, seed=i, identifying=False)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, path.name)
+    login(client, cast["alice"])
+    upload = declare(client, study, site, [{"path": "many.zip", "size": len(buffer.getvalue())}])
+    send_whole(client, upload, 0, buffer.getvalue(), chunk=1 << 20)
+
+    name = f"uploads-{uuid.uuid4().hex[:8]}@%h"
+    with solo_workers(queue="default", tmp_path=tmp_path, media_root=settings.MEDIA_ROOT,
+                      lease=600) as start:  # a long lease: only the restart gives it back
+        first = start(name)
+        assert client.post(upload["finish_url"]).status_code == 202
+        deadline = time.monotonic() + 120
+        while not ImportBatch.objects.filter(study=study, n_imported__gte=100).exists():
+            assert time.monotonic() < deadline, first.text()[-3000:]
+            assert not Upload.objects.get(pk=upload["id"]).finished, "finished before the kill"
+            time.sleep(0.05)
+        kill_9(first)
+        assert Upload.objects.get(pk=upload["id"]).status == "running"
+        second = start(name)  # the same name: it takes the upload back as it starts
+        row = _wait_finished(upload["id"], second)
+    assert row.status == "done", row.error
+    statuses = [r["status"] for r in row.results]
+    assert len(statuses) == n and set(statuses) <= {"imported", "duplicate"}
+    assert 100 <= statuses.count("duplicate") < n  # what the killed run had committed
+    assert row.redeliveries == 1 and "worker was lost" in row.error
+    assert Image.objects.filter(study=study).count() == n  # each file once, none twice
+    assert not uploads.upload_dir(row).exists()
