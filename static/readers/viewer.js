@@ -21,6 +21,12 @@
 
   let kase = JSON.parse($("case-data").textContent);
   let values = null; // Int16Array | Uint16Array of stored values
+  // The hip's series: the reader scrolls through its slices (PageUp/PageDown, shift + arrows,
+  // shift + wheel); it opens on the slice the study designates, the one that is graded.
+  let sliceIndex = 0;
+  let sliceMeta = null; // display numbers of the slice shown; null: the designated one's
+  let sliceWanted = 0;
+  const sliceCache = new Map(); // "token:k" -> Promise<{meta, buffer}>
   let view = { wc: 0, ww: 1, invert: false, scale: 1, x: 0, y: 0 };
   let selected = null; // class code
   let reasonsOpen = false; // the "cannot grade" reasons are shown
@@ -98,8 +104,56 @@
     return pixelCache.get(token);
   }
 
+  function fetchSlice(token, k) {
+    const key = `${token}:${k}`;
+    if (!sliceCache.has(key)) {
+      const p = api(`cases/${token}/pixels/?slice=${k}`).then(async (r) => ({
+        meta: JSON.parse(r.headers.get("X-Pixel-Meta")),
+        buffer: await r.arrayBuffer(),
+      }));
+      p.catch(() => sliceCache.delete(key));
+      sliceCache.set(key, p);
+      if (sliceCache.size > 48) sliceCache.delete(sliceCache.keys().next().value);
+    }
+    return sliceCache.get(key);
+  }
+  const nSlices = () => Math.max(1, kase.slices || 1);
+  const designated = () => kase.designated_slice || 0;
+  async function showSlice(k) {
+    const n = nSlices();
+    k = Math.min(Math.max(k, 0), n - 1);
+    sliceWanted = k;
+    if (k === sliceIndex) return;
+    const token = kase.token;
+    let shownMeta = null;
+    let buffer;
+    try {
+      if (k === designated()) buffer = await fetchPixels(token);
+      else ({ meta: shownMeta, buffer } = await fetchSlice(token, k));
+    } catch (err) {
+      say(`Slice ${k + 1}: ${err.message}`, true);
+      return;
+    }
+    if (kase.token !== token || sliceWanted !== k) return; // the reader moved on meanwhile
+    const before = meta();
+    sliceIndex = k;
+    sliceMeta = shownMeta;
+    const m = meta();
+    values = m.dtype === "int16" ? new Int16Array(buffer) : new Uint16Array(buffer);
+    applyWindow(); // the window and level stay as the reader set them
+    if (m.rows !== before.rows || m.columns !== before.columns) fit();
+    for (const j of [k - 1, k + 1]) if (j >= 0 && j < n && j !== designated()) fetchSlice(token, j);
+    $("slice-slider").value = String(k + 1);
+  }
+  function renderSlices() {
+    const n = nSlices();
+    $("slices").hidden = n < 2;
+    $("slice-slider").max = String(n);
+    $("slice-slider").value = String(sliceIndex + 1);
+  }
+
   // --- rendering
-  const meta = () => kase.pixels;
+  const meta = () => sliceMeta || kase.pixels;
   function presets() {
     const m = meta();
     const range = Math.max(m.max_value - m.min_value, 1);
@@ -159,7 +213,7 @@
     canvas.dataset.imageBox = [view.x, view.y, m.columns * view.scale, m.rows * view.scale * aspect()]
       .map((v) => v.toFixed(2)).join(",");
     ctx.drawImage(image, 0, 0);
-    if (heatOn && heatLoaded) {
+    if (heatOn && heatLoaded && sliceIndex === designated()) { // the model saw that slice
       ctx.globalAlpha = 0.45;
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(heat, 0, 0, meta().columns, meta().rows);
@@ -372,6 +426,11 @@
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
+    if (e.shiftKey && nSlices() > 1) { // shift + wheel: the series (some browsers send deltaX)
+      const d = e.deltaY || e.deltaX;
+      if (d) showSlice(sliceIndex + (d > 0 ? 1 : -1));
+      return;
+    }
     const rect = canvas.getBoundingClientRect();
     const cx = e.clientX - rect.left;
     const cy = e.clientY - rect.top;
@@ -853,7 +912,11 @@
         fetchPixels(token),
       ]);
       kase = data;
+      sliceIndex = designated();
+      sliceWanted = sliceIndex;
+      sliceMeta = null;
       values = kase.pixels.dtype === "int16" ? new Int16Array(buffer) : new Uint16Array(buffer);
+      renderSlices();
       history.replaceState(null, "", `${readBase}${token}/`);
       heatOn = false;
       heatLoaded = false;
@@ -877,7 +940,10 @@
     const s = Math.floor(timer.elapsed() / 1000);
     const last = kase.reads.aided || kase.reads.unaided; // this case's latest answer, if any
     const mark = last && last.indeterminate ? " (indeterminate)" : "";
-    $("status-case").textContent = `Case ${kase.number} of ${kase.total}${mark} · ${kase.n_done} done · ${kase.condition_display}`;
+    const slice = nSlices() > 1
+      ? ` · slice ${sliceIndex + 1} of ${nSlices()}${sliceIndex === designated() ? " (graded)" : `, graded: ${designated() + 1}`}`
+      : "";
+    $("status-case").textContent = `Case ${kase.number} of ${kase.total}${mark}${slice} · ${kase.n_done} done · ${kase.condition_display}`;
     $("status-time").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} on case`;
     $("status-wl").textContent = `W ${Math.round(view.ww)} L ${Math.round(view.wc)}` +
       `${view.invert ? " · inverted" : ""} · zoom ${Math.round(100 * view.scale)} %`;
@@ -956,7 +1022,15 @@
       return;
     }
     if (e.key === "Backspace" && confDigits !== null) { e.preventDefault(); eraseDigit(); return; }
+    if (e.shiftKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+      e.preventDefault();
+      showSlice(sliceIndex + (e.key === "ArrowDown" ? 1 : -1));
+      return;
+    }
     switch (e.key) {
+      case "PageUp": e.preventDefault(); showSlice(sliceIndex - 1); break;
+      case "PageDown": e.preventDefault(); showSlice(sliceIndex + 1); break;
+      case "Home": e.preventDefault(); showSlice(designated()); break;
       case "ArrowUp": e.preventDefault(); nudgeConfidence(1); break;
       case "ArrowDown": e.preventDefault(); nudgeConfidence(-1); break;
       case "ArrowRight": case "n": case "N": e.preventDefault(); go(kase.next_token); break;
@@ -1023,6 +1097,7 @@
     changed();
     draw();
   });
+  $("slice-slider").addEventListener("input", () => showSlice(Number($("slice-slider").value) - 1));
   $("definitions-toggle").addEventListener("click", () => { $("definitions").hidden = !$("definitions").hidden; });
 
   show(kase.token);
