@@ -47,6 +47,8 @@ def page(browser, request):
 
 @pytest.fixture
 def phantom_zip(tmp_path) -> Path:
+    """A zip of the phantom study's DICOM files, and its manifest (not DICOM); the files stay
+    unzipped in ``tmp_path/phantom``."""
     folder = tmp_path / "phantom"
     write_phantom_study(folder, patients=2, sites=1, external_sites=0, seed=3)
     path = tmp_path / "site1 export.zip"
@@ -107,3 +109,17 @@ def test_the_admin_uploads_a_zip_in_chunks_and_downloads_the_results(
     assert row.locator(".n-uploads").inner_text() == "1"
     assert row.locator(".n-cases").inner_text() == str(n_cases)
     page.screenshot(path=str(ARTIFACTS / "upload-sites.png"), full_page=True)
+
+    # The same files again, as a folder: sent with their paths in it, reported as duplicates.
+    page.goto(f"{live_server.url}{path}")
+    folder = phantom_zip.parent / "phantom" / "SITE1"
+    page.set_input_files("#pick-folder", str(folder))
+    page.click("#upload-start")
+    page.wait_for_selector("#upload-results table.results-table", timeout=60_000)
+    rows = page.locator("#upload-results table.results-table tbody tr")
+    again = sorted(rows.nth(i).inner_text().split("\t")[:2] for i in range(rows.count()))
+    expected = sorted(f"SITE1/{p.relative_to(folder)}" for p in folder.rglob("*.dcm"))
+    assert [r[0] for r in again] == expected
+    assert {r[1] for r in again} == {"duplicate"}
+    assert Image.objects.filter(study=study).count() == n_cases
+    page.screenshot(path=str(ARTIFACTS / "upload-folder-duplicates.png"), full_page=True)
