@@ -182,3 +182,30 @@ def test_an_import_manifest_with_masks_can_be_uploaded_again_as_labels(cases, st
         (2, cases[1].pk, "C2", "panel"), (4, cases[2].pk, "B", "panel, second read"),
     ]
     assert upload.file_sha256 == hashlib.sha256(data.rsplit(b"DOE_3", 1)[0]).hexdigest()
+
+
+def test_a_patient_key_known_at_two_sites_needs_the_site_column(
+    cases, tmp_path, study, external_site, admin_user
+):
+    # The same patient key at another site is another patient (pseudonyms are per site).
+    path = write_mr(tmp_path / "ext/DOE.dcm", patient_id="PAT-1", study="ext-st",
+                    series="ext-se", instance="ext-inst", seed=9, rows=16, columns=16,
+                    laterality="L")
+    assert import_dicom_files(paths=[str(path)], study=study, site=external_site).imported == 1
+    ext_case = Image.objects.get(study=study, hip__patient__site=external_site)
+    ambiguous = csv_bytes("PAT-1,L,B,panel,,x.dcm")
+    dry = relabel.label_upload_dry_run(
+        upload=relabel.labels_dry_run(study=study, data=ambiguous, user=admin_user)
+    )
+    assert dry.changes == [] and "add a site column" in dry.unmatched[0][1]
+    data = (
+        b"patient_key,side,label,label_source,file,site\n"
+        b"PAT-1,L,B,panel,x.dcm,SITE4\n"
+        b"PAT-1,L,C1,panel,y.dcm,SITE1\n"
+        b"PAT-1,L,C1,panel,z.dcm,NOSUCH\n"
+    )
+    dry = relabel.label_upload_dry_run(
+        upload=relabel.labels_dry_run(study=study, data=data, user=admin_user)
+    )
+    assert [(r.case_id, r.new_label) for r in dry.new] == [(ext_case.pk, "B"), (cases[1].pk, "C1")]
+    assert dry.unmatched == [(4, "site 'NOSUCH' has no cases in this study")]
