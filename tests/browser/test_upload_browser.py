@@ -123,3 +123,7 @@ def test_the_admin_uploads_a_zip_in_chunks_and_downloads_the_results(
     assert {r[1] for r in again} == {"duplicate"}
     assert Image.objects.filter(study=study).count() == n_cases
     page.screenshot(path=str(ARTIFACTS / "upload-folder-duplicates.png"), full_page=True)
+    page.click("#upload-state a")
+    page.wait_for_selector("table.results-table")
+    assert page.inner_text("#upload-status") == "done"
+    page.screenshot(path=str(ARTIFACTS / "upload-detail.png"), full_page=True)
