@@ -31,7 +31,7 @@ from django.utils.module_loading import import_string
 from studies import storage
 from studies.dicom.validate import Rejected, read_image
 from studies.models import Image, ImportBatch, Slice
-from studies.services.dicom_import import array_digest, frame_array_bytes, frame_pixels
+from studies.services.dicom_import import array_digest, frame_array_bytes
 
 STALE_AFTER = timedelta(minutes=30)
 ORPHAN_GRACE = timedelta(hours=1)
@@ -146,7 +146,7 @@ def _missing(*, fix: bool, log) -> dict[str, int]:
             )
             fields = {"rescale_slope": slope, "rescale_intercept": intercept}
             data = frame_array_bytes(
-                frame_pixels(image, frame), image.photometric, fields, case_array
+                image.frame_pixels(frame), image.photometric, fields, case_array
             )
         except Rejected as exc:
             log(f"{what}: its cached array cannot be rebuilt ({exc.reason})")

@@ -48,7 +48,7 @@ from django.utils import timezone
 from studies import storage
 from studies.dicom import fields as dicom_fields
 from studies.dicom.deid import deidentify, patient_pseudonym
-from studies.dicom.geometry import FrameGeometry, frame_geometry, position_along_normal
+from studies.dicom.geometry import FrameGeometry, position_along_normal
 from studies.dicom.validate import Rejected, ValidatedImage, read_image, to_file_bytes
 from studies.models import Image, ImportBatch, Site, Slice, Study
 from studies.services.dicom_commit import (
@@ -96,19 +96,6 @@ def frame_array_bytes(
     return dicom_fields.npy_bytes(array)
 
 
-def _frames(image: ValidatedImage) -> list[FrameGeometry]:  # TEMPORARY until validate has frames
-    frames = getattr(image, "frames", None)
-    if frames is None:
-        frames = image.frames = frame_geometry(image.dataset, 1)
-    return frames
-
-
-def frame_pixels(image: ValidatedImage, frame: int) -> np.ndarray:  # TEMPORARY
-    if hasattr(image, "frame_pixels"):
-        return image.frame_pixels(frame)
-    return image.pixels
-
-
 def array_digest(digest: str, frame: int) -> str:
     """The name (a SHA-256) under which a slice's cached array is stored: the file's own for
     frame 0 (as before multi-frame files), a derived one for the other frames."""
@@ -154,13 +141,13 @@ def _restore_existing(
         storage.store_content(kind="cases", digest=digest, data=payload)
         restored.append("its missing DICOM file was restored")
     rebuilt = False
-    for frame, geometry in enumerate(_frames(image)):
+    for frame, geometry in enumerate(image.frames):
         name = storage.content_name(kind="arrays", digest=array_digest(digest, frame))
         if storage.media_path(name).exists():
             continue
-        own = _frame_fields(fields, geometry, len(_frames(image)))
+        own = _frame_fields(fields, geometry, image.n_frames)
         data = frame_array_bytes(
-            frame_pixels(image, frame), image.photometric, own, ctx.case_array
+            image.frame_pixels(frame), image.photometric, own, ctx.case_array
         )
         storage.store_content(kind="arrays", digest=array_digest(digest, frame), data=data)
         for model in (Image, Slice):
@@ -193,7 +180,7 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 f"not {ctx.site.code!r}"
             )
         ctx.used_rows.add(row.line)
-    n_frames = len(_frames(image))
+    n_frames = image.n_frames
     designated_frame = _designated_frame(row, n_frames)
     patient_key = row.patient_key if row else dicom_fields.patient_key(ds)
     side = row.side if row else dicom_fields.laterality(ds)
@@ -253,10 +240,10 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     slices: list[SliceSpec] = []
     try:
         _store(stored, keep, kind="cases", digest=digest, data=payload)
-        for frame, geometry in enumerate(_frames(image)):
+        for frame, geometry in enumerate(image.frames):
             own = _frame_fields(fields, geometry, n_frames)
             data = frame_array_bytes(
-                frame_pixels(image, frame), image.photometric, own, ctx.case_array
+                image.frame_pixels(frame), image.photometric, own, ctx.case_array
             )
             _store(stored, keep, kind="arrays", digest=array_digest(digest, frame), data=data)
             number = dicom_fields.number(ds, "InstanceNumber")

@@ -237,3 +237,26 @@ def test_the_one_by_one_path_joins_slices_too(tmp_path, study, site, monkeypatch
     stack = list(image.slices.order_by("index"))
     assert len(stack) == 5 and [s.position for s in stack] == sorted(s.position for s in stack)
     assert original_number(image) == 3
+
+
+def test_an_enhanced_mr_file_is_one_case_with_a_slice_per_frame(tmp_path, study, site):
+    """pydicom-data's Enhanced MR (10 frames): one file stored once,
+    one case, ten slices in order along the normal, the middle frame designated; every
+    slice's pixels are its frame's."""
+    from studies.pixels import image_pixels
+
+    source = Path(__file__).parent / "pydicom_data" / "emri_small.dcm"
+    report = import_dicom_files(paths=[source], study=study, site=site)
+    assert report.imported == 1, report.as_dict()
+    image = Image.objects.get()
+    stack = list(image.slices.order_by("index"))
+    assert len(stack) == 10 and len({s.file.name for s in stack}) == 1
+    assert len({s.array_file.name for s in stack}) == 10
+    # This file states no plane positions: the frames keep their stored order.
+    assert [s.frame for s in stack] == list(range(10))
+    assert (image.designated_index, image.frame) == (4, 4)
+    reference = pydicom.dcmread(source).pixel_array
+    for s in stack:
+        got = np.frombuffer(image_pixels(image=s), "<u2").reshape(64, 64)
+        np.testing.assert_array_equal(got, reference[s.frame])
+        assert np.load(Path(settings.MEDIA_ROOT) / s.array_file.name).shape == (64, 64)
