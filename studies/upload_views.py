@@ -13,6 +13,7 @@ import json
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,6 +37,17 @@ class NewSiteForm(forms.ModelForm):
     class Meta:
         model = Site
         fields = ["code", "name", "external"]
+
+
+class CoordinatorForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    full_name = forms.CharField(max_length=300, required=False)
+    email = forms.EmailField(required=False)
+    site = forms.ModelChoiceField(queryset=Site.objects.none())
+
+    def __init__(self, *args, study: Study, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.filter(study_sites__study=study)
 
 
 def _error(exc: UploadError) -> JsonResponse:
@@ -73,10 +85,28 @@ def sites(request: HttpRequest, slug: str) -> HttpResponse:
     access = uploads.upload_access(user=request.user, slug=slug)
     join_form = JoinSiteForm(study=access.study, prefix="join")
     new_form = NewSiteForm(prefix="new")
+    coordinator_form = CoordinatorForm(study=access.study, prefix="coord")
+    link = ""
     if request.method == "POST":
         if not access.is_admin:
             raise Http404("No such page.")
-        if request.POST.get("action") == "join":
+        if request.POST.get("action") == "coordinator":
+            coordinator_form = CoordinatorForm(request.POST, study=access.study, prefix="coord")
+            if coordinator_form.is_valid():
+                data = coordinator_form.cleaned_data
+                try:
+                    invitation = uploads.site_coordinator_invite(
+                        study=access.study, site=data["site"], username=data["username"],
+                        full_name=data["full_name"], email=data["email"])
+                except (ValueError, ValidationError) as exc:
+                    messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                    coordinator_form.add_error(None, "; ".join(messages))
+                else:
+                    # Shown once, here: the coordinator sets their password with it.
+                    link = request.build_absolute_uri(invitation.set_password_path) if (
+                        invitation.set_password_path) else ""
+                    coordinator_form = CoordinatorForm(study=access.study, prefix="coord")
+        elif request.POST.get("action") == "join":
             join_form = JoinSiteForm(request.POST, study=access.study, prefix="join")
             if join_form.is_valid():
                 uploads.study_site_join(study=access.study, site=join_form.cleaned_data["site"])
@@ -95,6 +125,8 @@ def sites(request: HttpRequest, slug: str) -> HttpResponse:
         "study": access.study, "access": access,
         "rows": uploads.study_site_rows(access=access, user=request.user),
         "uploads": recent[:20], "join_form": join_form, "new_form": new_form,
+        "coordinator_form": coordinator_form, "set_password_link": link,
+        "coordinators": uploads.site_coordinators(access=access) if access.is_admin else [],
     })
 
 

@@ -435,3 +435,33 @@ def test_a_worker_killed_mid_import_and_restarted_takes_the_upload_back(
     assert row.redeliveries == 1 and "worker was lost" in row.error
     assert Image.objects.filter(study=study).count() == n  # each file once, none twice
     assert not uploads.upload_dir(row).exists()
+
+
+def test_an_admin_makes_a_site_coordinator_who_then_sees_only_that_site(client, study, site,
+                                                                        cast):
+    login(client, cast["alice"])
+    url = reverse("uploads:sites", args=[study.slug])
+    page = client.post(url, {"action": "coordinator", "coord-username": "erin",
+                             "coord-full_name": "Erin Example", "coord-site": site.pk})
+    assert page.status_code == 200
+    link = page.context["set_password_link"]
+    assert "/accounts/reset/" in link and link in page.content.decode()
+    erin = Membership.objects.get(study=study, user__username="erin")
+    assert (erin.role, erin.site, erin.user.has_usable_password()) == (
+        "site_coordinator", site, False)
+    # Someone already in the study keeps their role; a site of another study is refused.
+    taken = client.post(url, {"action": "coordinator", "coord-username": "bob",
+                              "coord-site": site.pk})
+    assert "already in this study as reader" in taken.content.decode()
+    outside = Site.objects.create(code="ELSEWHERE")
+    refused = client.post(url, {"action": "coordinator", "coord-username": "fred",
+                                "coord-site": outside.pk})
+    assert refused.status_code == 200 and not Membership.objects.filter(
+        user__username="fred").exists()
+    assert [m.user.username for m in client.get(url).context["coordinators"]] == [
+        "carol", "erin", "dave"]
+
+    login(client, erin.user)
+    assert [r.site.code for r in client.get(url).context["rows"]] == ["SITE1"]
+    assert client.post(url, {"action": "coordinator", "coord-username": "gina",
+                             "coord-site": site.pk}).status_code == 404
