@@ -78,3 +78,9 @@ class ReaderInviteForm(forms.Form):
 
     def clean_username(self) -> str:
         return get_user_model().normalize_username(self.cleaned_data["username"].strip())
+
+
+class DesignateSliceForm(forms.Form):
+    """Which slice of a case's stack is graded (0-based index)."""
+
+    index = forms.IntegerField(min_value=0, max_value=100_000)

@@ -18,4 +18,7 @@ urlpatterns = [
     path("<slug:slug>/setup/cases/", views.study_cases, name="cases"),
     path("<slug:slug>/setup/cases/<int:pk>/thumbnail.png", views.case_thumbnail,
          name="thumbnail"),
+    path("<slug:slug>/setup/cases/<int:pk>/", views.case_detail, name="case"),
+    path("<slug:slug>/setup/cases/<int:pk>/slices/<int:index>.png", views.slice_thumbnail,
+         name="slice-thumbnail"),
 ]

@@ -13,20 +13,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studies.forms import (
+    DesignateSliceForm,
     LabelsApplyForm,
     LabelsUploadForm,
     ReaderInviteForm,
     SplitForm,
     StudyCreateForm,
 )
-from studies.models import Image, Split
-from studies.services import relabel, setup
+from studies.models import Image, Slice, Split
+from studies.services import relabel, series, setup
 from studies.services.manifest import ManifestError
 from studies.services.partitions import PartitionError
 
@@ -209,16 +211,17 @@ def study_cases(request: HttpRequest, slug: str) -> HttpResponse:
     cases = (
         Image.objects.filter(study=study)
         .select_related("hip__patient__site", "reference")
+        .annotate(n_slices=Count("slices"))
         .order_by("id")
     )
     page = Paginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "studies/cases.html", {"study": study, "page": page})
 
 
-def thumbnail_png(image: Image) -> bytes:
-    """The case's graded slice as an 8-bit PNG of at most 128 px a side, in its default window
-    (:func:`studies.pixels.image_pixel_meta`). Cached by content hash: stored files never
-    change."""
+def thumbnail_png(image: Image | Slice) -> bytes:
+    """The case's graded slice (or one slice of its stack) as an 8-bit PNG of at most 128 px a
+    side, in its default window (:func:`studies.pixels.image_pixel_meta`). Cached by content
+    hash and frame: stored files never change."""
     from PIL import Image as PILImage
 
     from studies import pixels
@@ -254,6 +257,56 @@ def case_thumbnail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         data = thumbnail_png(image)
     except (OSError, ValueError):  # a stored file missing or unreadable: repair_storage's job
         raise Http404("No thumbnail for this case") from None
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- One case: its stack, and which slice is graded.
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+def case_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The case's series as a stack of thumbnails, the graded (designated) slice marked; a POST
+    of ``index`` designates another slice, unless the case is already in a reading session or
+    predicted (:mod:`studies.services.series`)."""
+    study = setup.study_for_coordinator(user=request.user, slug=slug)
+    image = get_object_or_404(
+        Image.objects.select_related("hip__patient__site", "reference"), study=study, pk=pk
+    )
+    if request.method == "POST":
+        form = DesignateSliceForm(request.POST)
+        if form.is_valid():
+            try:
+                series.designate_slice(image=image, index=form.cleaned_data["index"])
+            except series.DesignationError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(
+                    request, f"Slice {form.cleaned_data['index'] + 1} is now the graded slice."
+                )
+            return redirect("setup:case", slug=study.slug, pk=image.pk)
+        messages.error(request, "Choose a slice.")
+        return redirect("setup:case", slug=study.slug, pk=image.pk)
+    return render(request, "studies/case.html", {
+        "study": study,
+        "case": image,
+        "slices": list(image.slices.order_by("index")),
+        "frozen": series.case_is_frozen(image),
+    })
+
+
+@login_required
+@require_GET
+def slice_thumbnail(request: HttpRequest, slug: str, pk: int, index: int) -> HttpResponse:
+    study = setup.study_for_coordinator(user=request.user, slug=slug)
+    piece = get_object_or_404(Slice, study=study, image_id=pk, index=index)
+    try:
+        data = thumbnail_png(piece)
+    except (OSError, ValueError):
+        raise Http404("No thumbnail for this slice") from None
     response = HttpResponse(data, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
