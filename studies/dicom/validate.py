@@ -81,6 +81,8 @@ _LOSSY_METHOD = {
 }
 _J2K_METHOD = {JPEG2000: "ISO_15444_1", HTJ2K: "ISO_15444_15"}
 IMPLEMENTATION_VERSION_NAME = "READERBENCH_1"
+#: Most decoded pixel bytes of one file (all frames), held in memory at once while importing it.
+MAX_DECODED_BYTES = 1 << 30
 _PREAMBLE = b"\0" * 128 + b"DICM"
 
 
@@ -276,6 +278,12 @@ def _check_image(
         raise Rejected(f"image {columns}x{rows} is smaller than {min_side}x{min_side}")
     if max(rows, columns) > max_side:
         raise Rejected(f"image {columns}x{rows} is larger than {max_side}x{max_side}")
+    decoded = frames * rows * columns * (bits // 8)
+    if decoded > MAX_DECODED_BYTES:  # a compressed file may claim far more than it holds
+        raise Rejected(
+            f"{frames} frames of {columns}x{rows} make {decoded >> 20} MiB of pixels, more than "
+            f"{MAX_DECODED_BYTES >> 20} MiB"
+        )
     return rows, columns, bits, frames
 
 

@@ -234,3 +234,11 @@ def test_native_pixels_match_pydicom_and_clear_unused_high_bits(signed, bits_sto
     stored = pydicom.dcmread(io.BytesIO(to_file_bytes(image.dataset)))
     stored_raw = np.frombuffer(stored.PixelData, dtype=expected.dtype).reshape(20, 24)
     np.testing.assert_array_equal(stored_raw, expected)  # garbage high bits are gone
+
+
+def test_a_file_claiming_more_pixels_than_memory_allows_is_rejected_before_decoding():
+    ds = pydicom.dcmread(TEST_FILES / "MR_small_RLE.dcm")
+    ds.NumberOfFrames, ds.Rows, ds.Columns = 2000, 1024, 1024  # 4 GiB decoded, a few bytes here
+    assert _reason(_bytes(ds)) == (
+        "2000 frames of 1024x1024 make 4000 MiB of pixels, more than 1024 MiB"
+    )
