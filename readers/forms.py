@@ -296,3 +296,46 @@ class SessionReassignForm(forms.Form):
             .exclude(pk=session.reader_id)
             .order_by("username")
         )
+
+
+class SessionsCreateForm(forms.Form):
+    """The coordinator's form for one round of sessions: one per chosen reader, on the study's
+    reading cases (:func:`readers.services.reading.sessions_create_audited`)."""
+
+    name = forms.CharField(max_length=200, help_text="Shown to the readers, e.g. 'Round 1'.")
+    condition = forms.ChoiceField(choices=ReadingSession.Condition.choices)
+    round = forms.IntegerField(
+        min_value=1, max_value=99, initial=1,
+        help_text="A session opens for its reader once they have finished their earlier "
+        "rounds and the study's washout has passed.",
+    )
+    readers = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    partitions = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(p.value, p.label) for p in READING_PARTITIONS],
+        initial=[p.value for p in READING_PARTITIONS],
+    )
+    model_version = forms.ChoiceField(
+        required=False, help_text="AI-aided and sequential sessions: the model whose output "
+        "is shown (it must have a prediction for every case).",
+    )
+    override_washout = forms.CharField(
+        required=False, max_length=500, label="Override washout (reason)",
+        help_text="Opens the sessions now despite the washout; the reason is recorded.",
+    )
+
+    def __init__(self, *args, readers: list, model_versions: list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["readers"].choices = [(u.get_username(), u.get_username()) for u in readers]
+        self.fields["model_version"].choices = [("", "—")] + [
+            (m.sha256, f"{m.name} ({m.sha256[:12]})") for m in model_versions
+        ]
+
+    def clean(self):
+        data = super().clean()
+        ai = data.get("condition") in (
+            ReadingSession.Condition.AI_AIDED, ReadingSession.Condition.SEQUENTIAL
+        )
+        if ai and not data.get("model_version"):
+            self.add_error("model_version", "An AI-aided or sequential session needs a model.")
+        return data

@@ -10,6 +10,7 @@ app_name = "reading"
 urlpatterns = [
     path("read/", views.worklist, name="worklist"),
     path("studies/<slug:slug>/progress/", views.study_progress, name="progress"),
+    path("studies/<slug:slug>/setup/sessions/", views.study_sessions, name="study-sessions"),
     path("read/<str:session_token>/", views.session_start, name="session"),
     path("read/<str:session_token>/<str:case_token>/", views.case_page, name="case"),
     path("api/reading/sessions/", reading_api.sessions, name="api-sessions"),

@@ -1,15 +1,21 @@
 """The reading pages: a reader's worklist, the start of a session (or, once every case is
 answered, the review of the reader's own answers) and the viewer page."""
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
-from inference.selectors import study_for_researcher
+from inference.selectors import model_versions_for_study, study_for_researcher
 from readers import reading_api, selectors
+from readers.forms import SessionsCreateForm
 from readers.models import ReadingSession
+from readers.services.reading import ReadingError, sessions_create_audited
+from studies.models import Membership
+from studies.services.setup import study_for_coordinator
 
 # --- Reading pages. Sessions and cases are looked up only through the blinding selectors.
 
@@ -91,3 +97,46 @@ def study_progress(request: HttpRequest, slug: str) -> HttpResponse:
     } if rows else None
     return render(request, "readers/study_progress.html",
                   {"study": study, "rows": rows, "summary": summary})
+
+
+# --- The coordinator's sessions page: one round of sessions for chosen readers, outside the
+# admin (the setup checklist's "sessions" step).
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+def study_sessions(request: HttpRequest, slug: str) -> HttpResponse:
+    """The study's sessions (as on the progress page) and a form creating one session per chosen
+    reader on the reading cases, all or none, audited. Admins of the study only (else 404)."""
+    study = study_for_coordinator(user=request.user, slug=slug)
+    readers = list(
+        get_user_model().objects.filter(
+            memberships__study=study, memberships__role=Membership.Role.READER
+        ).order_by("username")
+    )
+    versions = list(model_versions_for_study(study=study))
+    form = SessionsCreateForm(request.POST or None, readers=readers, model_versions=versions)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        chosen = [u for u in readers if u.get_username() in data["readers"]]
+        version = next((m for m in versions if m.sha256 == data["model_version"]), None)
+        try:
+            sessions = sessions_create_audited(
+                study=study, readers=chosen, name=data["name"], condition=data["condition"],
+                by=request.user, partitions=data["partitions"],
+                override_reason=data["override_washout"], model_version=version,
+                round=data["round"],
+            )
+        except ReadingError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request, f"Created {len(sessions)} session{'s' if len(sessions) != 1 else ''} "
+                f"“{data['name']}” (round {data['round']})."
+            )
+            return redirect("reading:study-sessions", slug=study.slug)
+    return render(request, "readers/study_sessions.html", {
+        "study": study, "form": form, "rows": selectors.study_reading_progress(study=study),
+        "n_readers": len(readers),
+    })

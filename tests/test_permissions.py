@@ -109,7 +109,11 @@ MATRIX = {
         ("study", "get", ("slug",)), ("labels", "post", ("slug",)),
         ("labels-apply", "post", ("slug",)), ("labels-dry-run", "get", ("slug", "labels")),
         ("split", "post", ("slug",)), ("readers", "post", ("slug",)),
-        ("cases", "get", ("slug",)), ("thumbnail", "get", ("slug", "image"))]},
+        ("cases", "get", ("slug",)), ("thumbnail", "get", ("slug", "image")),
+        ("case", "post", ("slug", "image")),
+        ("slice-thumbnail", "get", ("slug", "image", "slice"))]},
+    # The coordinator's sessions page (readers app): the study's admins only.
+    "reading:study-sessions": ("post", ("slug",), SETUP_OUT),
 }
 
 
@@ -129,6 +133,8 @@ def _url(name, needs, session_token, case_token, *, slug=None, job=None, report=
         kwargs["slug"] = slug
     if "image" in needs:
         kwargs["pk"] = image
+    if "slice" in needs:
+        kwargs["index"] = 0
     if "labels" in needs:
         kwargs["token"] = str(uuid.uuid4())
     if "job" in needs:

@@ -204,8 +204,10 @@ def _sessions_step(study: Study, previous: Step) -> Step:
     state = DONE if n else (BLOCKED if previous.state != DONE else TODO)
     return Step(
         "sessions", "Sessions", state, f"{_plural(n, 'session')}, {n_done} done",
-        url=_first_url(("reading:progress", (study.slug,))), action="Reading progress",
-        note="Sessions are created in the admin or with manage.py create_sessions.",
+        url=_first_url(("reading:study-sessions", (study.slug,)),
+                       ("reading:progress", (study.slug,))),
+        action="Create sessions",
+        note="One session per reader and round; also manage.py create_sessions.",
     )
 
 
