@@ -200,6 +200,17 @@ READERBENCH_IMPORT_MAX_SECONDS = env_int("READERBENCH_IMPORT_MAX_SECONDS", 4 * 3
 # studies/dicom/ps315.py. Empty by default: attributes not on the keep-list are removed.
 READERBENCH_DEID_KEEP_TAGS = env_list("READERBENCH_DEID_KEEP_TAGS", [])
 
+# DICOM networking (studies/services/dicom_receiver.py, `manage.py dicom_receiver`): the storage
+# SCP's AE title, address and port; the calling AE titles it accepts (empty: those of the
+# routes); routes CALLING_AE=study-slug:SITECODE (comma-separated; '*' for every allowed AE
+# without its own); and the folder where each association's files wait for their import.
+READERBENCH_DICOM_AE_TITLE = env_str("READERBENCH_DICOM_AE_TITLE") or "READERBENCH"
+READERBENCH_DICOM_HOST = env_str("READERBENCH_DICOM_HOST") or "127.0.0.1"
+READERBENCH_DICOM_PORT = env_int("READERBENCH_DICOM_PORT", 11112, minimum=1)
+READERBENCH_DICOM_ALLOWED_AES = env_list("READERBENCH_DICOM_ALLOWED_AES", [])
+READERBENCH_DICOM_ROUTES = env_list("READERBENCH_DICOM_ROUTES", [])
+READERBENCH_DICOM_SPOOL = Path(env_str("READERBENCH_DICOM_SPOOL") or DATA_DIR / "dicom-spool")
+
 # The array cached with each case at import, the one the model reads: a function (pixels, *,
 # slope, intercept) -> array, named here so that the study domain imports no inference code.
 READERBENCH_CASE_ARRAY = "inference.engine.transforms.cached_array"
