@@ -353,7 +353,9 @@ def _validate(ds: Dataset, *, min_side: int, max_side: int, max_frames: int) -> 
             try:
                 pixels = ds.pixel_array
             except Exception as exc:  # noqa: BLE001 - every decoder failure is a rejection
-                raise Rejected(f"pixel data cannot be decoded: {_short(exc)}") from None
+                raise Rejected(
+                    f"pixel data cannot be decoded ({syntax.name}): {_decoder_error(exc)}"
+                ) from None
         if pixels.shape != shape:
             raise Rejected(f"decoded pixel data has shape {pixels.shape}, expected {shape}")
         pixels = _as_stored_dtype(pixels, bits=bits, signed=signed)
@@ -387,6 +389,17 @@ def _validate(ds: Dataset, *, min_side: int, max_side: int, max_frames: int) -> 
         n_frames=frames,
         frames=frame_geometry(ds, frames),
     )
+
+
+_ALL_PLUGINS_FAILED = "Unable to decode as exceptions were raised by all available plugins:"
+
+
+def _decoder_error(exc: BaseException) -> str:
+    """pydicom's decoding error without its preamble: what each decoder plugin said."""
+    text = " ".join(str(exc).split())
+    if text.startswith(_ALL_PLUGINS_FAILED):
+        text = text[len(_ALL_PLUGINS_FAILED) :].strip()
+    return _short(ValueError(text)) if text else type(exc).__name__
 
 
 def _as_stored_dtype(pixels: np.ndarray, *, bits: int, signed: bool) -> np.ndarray:
