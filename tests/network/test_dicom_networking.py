@@ -300,6 +300,30 @@ def test_an_aborted_association_imports_what_it_fully_delivered(site, receiver, 
     assert not list(scp.spool.glob("assoc-*"))
 
 
+def test_a_full_disk_answers_out_of_resources_and_the_rest_is_imported(site, receiver, sources):
+    """The second instance's file is /dev/full (the kernel's ENOSPC on write): the sender hears
+    0xA700 for it, the others are stored and imported, and the log counts it as refused."""
+    study = _study("received")
+    scp = receiver([f"MODALITY1=received:{site.code}"])
+    stack = [p for p in sources.files if p.name.startswith("stack-")]
+    scu = AE(ae_title="MODALITY1")
+    scu.add_requested_context(MRImageStorage)
+    assoc = scu.associate("127.0.0.1", scp.port, ae_title=RECEIVER_AE)
+    assert assoc.is_established
+    statuses = [assoc.send_c_store(pydicom.dcmread(stack[0])).Status]
+    [folder] = scp.spool.glob("assoc-*")
+    (folder / "0000002.part").symlink_to("/dev/full")
+    statuses += [assoc.send_c_store(pydicom.dcmread(p)).Status for p in stack[1:]]
+    assoc.release()
+    scp.wait_idle(timeout=30)
+    assert statuses == [0x0000, 0xA700, 0x0000]
+    batch = ImportBatch.objects.get(study=study)
+    assert (batch.n_imported, batch.n_rejected) == (2, 0)
+    [result] = scp.results
+    assert (result.received, result.refused, result.imported) == (2, 1, 2)
+    assert not folder.exists()
+
+
 def test_a_folder_left_in_the_spool_is_imported_at_the_next_start(site, receiver, sources):
     """A receiver that died between answering 0x0000 and importing loses nothing."""
     study = _study("received")
