@@ -36,6 +36,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -270,10 +271,18 @@ class StorageReceiver:
         for future in pending:
             future.result(timeout=timeout)
 
-    def stop(self) -> None:
+    def stop(self, *, grace: float = 10.0) -> None:
+        """Stop listening; give the running associations ``grace`` seconds to end, abort the
+        rest (what they fully delivered is imported; the sender sends the rest again), and
+        wait for the imports."""
         if self._server is not None:
-            self._server.shutdown()  # ends the associations: their imports are queued
+            self._server.shutdown()  # no new association; the running ones go on
             self._server = None
+        deadline = time.monotonic() + grace
+        while self.ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for assoc in self.ae.active_associations:
+            assoc.abort()
         self._executor.shutdown(wait=True)
 
     # --- events -----------------------------------------------------------------------------
@@ -361,7 +370,10 @@ class StorageReceiver:
     def _submit(self, fn, *args) -> None:
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(self._executor.submit(self._in_worker, fn, *args))
+            try:
+                self._pending.append(self._executor.submit(self._in_worker, fn, *args))
+            except RuntimeError:  # stopped meanwhile: the folder stays for the next start
+                logger.warning("DICOM receiver stopped: an association's files stay in the spool")
 
     @staticmethod
     def _in_worker(fn, *args) -> None:

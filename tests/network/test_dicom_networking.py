@@ -324,6 +324,23 @@ def test_a_full_disk_answers_out_of_resources_and_the_rest_is_imported(site, rec
     assert not folder.exists()
 
 
+def test_stopping_imports_what_an_open_association_delivered(site, receiver, sources):
+    """SIGTERM (``stop``) with a sender still connected: after the grace period the association
+    is aborted and what it delivered is imported before ``stop`` returns."""
+    study = _study("received")
+    scp = receiver([f"MODALITY1=received:{site.code}"])
+    scu = AE(ae_title="MODALITY1")
+    scu.add_requested_context(MRImageStorage)
+    assoc = scu.associate("127.0.0.1", scp.port, ae_title=RECEIVER_AE)
+    stack = [p for p in sources.files if p.name.startswith("stack-")]
+    assert assoc.send_c_store(pydicom.dcmread(stack[0])).Status == 0x0000
+    scp.stop(grace=0.5)
+    assert ImportBatch.objects.get(study=study).n_imported == 1
+    assert not list(scp.spool.glob("assoc-*"))
+    assoc.join()
+    assert assoc.is_aborted
+
+
 def test_a_folder_left_in_the_spool_is_imported_at_the_next_start(site, receiver, sources):
     """A receiver that died between answering 0x0000 and importing loses nothing."""
     study = _study("received")
