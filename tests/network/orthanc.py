@@ -100,9 +100,13 @@ class Orthanc:
 
 @contextlib.contextmanager
 def running_orthanc(
-    folder: Path, *, modalities: dict[str, tuple[str, int]] | None = None
+    folder: Path,
+    *,
+    modalities: dict[str, tuple[str, int]] | None = None,
+    users: dict[str, str] | None = None,
 ) -> Iterator[Orthanc]:
-    """Start an Orthanc with its configuration and storage under ``folder``; stop it after."""
+    """Start an Orthanc with its configuration and storage under ``folder``; stop it after.
+    With ``users`` (name: password), its HTTP API asks for basic authentication."""
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
     config = {
@@ -113,7 +117,8 @@ def running_orthanc(
         "DicomPort": dicom_port,
         "DicomAet": AE_TITLE,
         "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
+        "AuthenticationEnabled": bool(users),
+        "RegisteredUsers": users or {},
         "SslEnabled": False,
         "Plugins": [str(dicomweb_plugin())],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
@@ -144,7 +149,8 @@ def running_orthanc(
             if process.poll() is not None:
                 raise RuntimeError(f"Orthanc exited ({process.returncode}):\n{log.read_text()}")
             with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{orthanc.url}/system", timeout=2).ok:
+                # Answering at all is ready (401 when it asks for a password).
+                if requests.get(f"{orthanc.url}/system", timeout=2).status_code in (200, 401):
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Orthanc did not answer in 30 s:\n{log.read_text()}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from pydicom.encaps import encapsulate
@@ -385,6 +386,35 @@ def test_pull_errors_name_the_server_and_import_nothing(orthanc, stored_in_ortha
         call_command("pull_dicomweb", "--url", "http://me:secret@127.0.0.1/dicom-web",
                      "--study", "pulled", "--site", site.code, "--since", "2000-01-01")
     assert not ImportBatch.objects.exists()
+
+
+def test_a_pull_authenticates_with_credentials_from_the_environment(
+    orthanc, tmp_path, sources, site, monkeypatch
+):
+    """A PACS that asks for a password (a second Orthanc, basic authentication): the password
+    comes from the variable --user-env names; a wrong one is an HTTP 401 naming the server."""
+    from tests.network.orthanc import running_orthanc
+
+    study = _study("pulled")
+    stack = [p for p in sources.files if p.name.startswith("stack-")]
+    with running_orthanc(tmp_path / "locked", users={"reader": "s3cret"}) as locked:
+        for path in stack:
+            response = requests.post(f"{locked.url}/instances", data=path.read_bytes(),
+                                     auth=("reader", "s3cret"), timeout=30)
+            response.raise_for_status()
+        args = ["--url", locked.dicomweb_url, "--study", "pulled", "--site", site.code,
+                "--patient-id", "PAT-STACK", "--user-env", "PACS_LOGIN", "--attempts", "1"]
+        monkeypatch.setenv("PACS_LOGIN", "reader:wrong")
+        with pytest.raises(CommandError) as refused:
+            call_command("pull_dicomweb", *args, stdout=io.StringIO())
+        assert refused.value.returncode == 4
+        assert str(refused.value) == (f"{locked.dicomweb_url}: the study search (QIDO-RS) "
+                                      "failed (HTTP 401 Unauthorized); nothing was imported")
+        assert not ImportBatch.objects.exists()
+        monkeypatch.setenv("PACS_LOGIN", "reader:s3cret")
+        call_command("pull_dicomweb", *args, stdout=io.StringIO())
+    assert ImportBatch.objects.get(study=study).n_imported == 3
+    assert Slice.objects.filter(study=study).count() == 3
 
 
 @pytest.mark.django_db  # no thread here: the faster, rolled-back kind
