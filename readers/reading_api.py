@@ -160,6 +160,21 @@ def case_pixels(request: HttpRequest, session_token: str, case_token: str) -> Ht
 
 @reader_api
 @require_GET
+def case_other_hip_pixels(request: HttpRequest, session_token: str,
+                          case_token: str) -> HttpResponse:
+    """The graded slice of the patient's other hip, where the study shows both hips (the case
+    JSON's ``other_hip`` says how to show it); 404 otherwise."""
+    session, item = _open_case(request, session_token, case_token)
+    other = selectors.other_hip_case(study=session.study, image=item.image)
+    if other is None:
+        raise Http404("No other hip shown")
+    response = HttpResponse(image_pixels(image=other), content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@reader_api
+@require_GET
 def case_heatmap(request: HttpRequest, session_token: str, case_token: str) -> HttpResponse:
     """The model's heat map (8-bit, rows × columns in headers), only where the session shows
     the model's output for this case."""

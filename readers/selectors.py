@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from readers.models import AiExposure, Read, ReadingSession, SessionCase
-from studies.models import Membership, Slice, Study
+from studies.models import Hip, Image, Membership, Slice, Study
 from studies.selectors import long_table_case_fields
 
 # --- What a reader may see. Every reading view and API goes through these: a reader reaches
@@ -402,6 +402,9 @@ class CaseView:
     pixels: dict = field(default_factory=dict)  # the designated slice's
     slices: int = 1  # the hip series' slices the reader can scroll through
     designated_slice: int = 0  # 0-based: the slice graded (and shown first)
+    # The patient's other hip, shown beside the case where the study allows it
+    # (Study.show_both_hips): its side and display numbers, never its truth or model output.
+    other_hip: dict | None = None
 
 
 def _stage_asked(session: ReadingSession, reads: dict, revisions: bool,
@@ -487,7 +490,31 @@ def session_case_view(*, session: ReadingSession, item: SessionCase) -> CaseView
         pixels=viewer_pixel_meta(image=item.image),
         slices=max(1, item.image.slices.count()),
         designated_slice=item.image.designated_index,
+        other_hip=_other_hip_view(study=study, image=item.image),
     )
+
+
+def other_hip_case(*, study: Study, image):
+    """The case of the patient's other hip shown beside ``image`` when the study allows it
+    (``Study.show_both_hips``), or ``None``: the other side's first case in the study (a hip
+    of unknown side has no other side)."""
+    if not study.show_both_hips:
+        return None
+    hip = image.hip
+    if hip.side == Hip.Side.UNKNOWN:
+        return None
+    other = Hip.Side.LEFT if hip.side == Hip.Side.RIGHT else Hip.Side.RIGHT
+    return (
+        Image.objects.filter(study=study, hip__patient_id=hip.patient_id, hip__side=other)
+        .order_by("pk").first()
+    )
+
+
+def _other_hip_view(*, study: Study, image) -> dict | None:
+    other = other_hip_case(study=study, image=image)
+    if other is None:
+        return None
+    return {"side": other.hip.side, "pixels": viewer_pixel_meta(image=other)}
 
 
 def case_slice(*, item: SessionCase, index: int):

@@ -24,6 +24,10 @@ urlpatterns = [
         reading_api.case_pixels, name="api-pixels",
     ),
     path(
+        "api/reading/<str:session_token>/cases/<str:case_token>/other-hip/pixels/",
+        reading_api.case_other_hip_pixels, name="api-other-hip",
+    ),
+    path(
         "api/reading/<str:session_token>/cases/<str:case_token>/heatmap/",
         reading_api.case_heatmap, name="api-heatmap",
     ),

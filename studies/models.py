@@ -79,6 +79,13 @@ class Study(models.Model):
         "unlocking on them would let a reader see the model's answer at no cost; the case is "
         "then complete without an aided answer.",
     )
+    show_both_hips = models.BooleanField(
+        default=False,
+        help_text="Readers see the patient's other hip beside the case (its graded slice, "
+        "never its truth or model output), as they would on a PACS. Off by default, so that "
+        "designs stay blinded as they were; once a session exists, changing it changes what "
+        "readers see.",
+    )
     confidence_max = models.PositiveSmallIntegerField(
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],

@@ -77,6 +77,8 @@ MATRIX = {
     "reading:api-pixels": ("get", ("session", "case"), API | {"alice": 200}),
     # an unaided session: the model's heat map does not exist for its reader either
     "reading:api-heatmap": ("get", ("session", "case"), API | {"alice": 404}),
+    # the study does not show both hips: no other hip for its own reader either
+    "reading:api-other-hip": ("get", ("session", "case"), API | {"alice": 404}),
     "reading:api-read": ("post", ("session", "case"), API | {"alice": 201}),
     # Reading progress of every reader: the study's admins and researchers only.
     "reading:progress": ("get", ("slug",), READERS_OUT | {"rachel": 200}),

@@ -27,6 +27,12 @@
   let sliceMeta = null; // display numbers of the slice shown; null: the designated one's
   let sliceWanted = 0;
   const sliceCache = new Map(); // "token:k" -> Promise<{meta, buffer}>
+  // The patient's other hip beside the case, where the study shows both hips: drawn to the
+  // right of the case at the same height, in the same window; B hides or shows it.
+  const otherImage = document.createElement("canvas");
+  let otherValues = null;
+  let bothHips = true;
+  const OTHER_GAP = 0.04; // of the case's width, between the two images
   let view = { wc: 0, ww: 1, invert: false, scale: 1, x: 0, y: 0 };
   let selected = null; // class code
   let reasonsOpen = false; // the "cannot grade" reasons are shown
@@ -164,9 +170,8 @@
       { name: "Wide", wc: m.window_center, ww: m.window_width * 2 },
     ];
   }
-  function applyWindow() {
-    const m = meta();
-    if (!values) return;
+  function render(target, m, stored) {
+    // stored values -> grey levels in the reader's window (modality units), on ``target``
     const offset = m.dtype === "int16" ? 32768 : 0;
     const lut = new Uint8ClampedArray(65536);
     const lo = view.wc - view.ww / 2;
@@ -178,14 +183,28 @@
     }
     const out = ctx.createImageData(m.columns, m.rows);
     const d = out.data;
-    for (let i = 0, j = 0; i < values.length; i++, j += 4) {
-      const g = lut[values[i] + offset];
+    for (let i = 0, j = 0; i < stored.length; i++, j += 4) {
+      const g = lut[stored[i] + offset];
       d[j] = g; d[j + 1] = g; d[j + 2] = g; d[j + 3] = 255;
     }
-    image.width = m.columns;
-    image.height = m.rows;
-    image.getContext("2d").putImageData(out, 0, 0);
+    target.width = m.columns;
+    target.height = m.rows;
+    target.getContext("2d").putImageData(out, 0, 0);
+  }
+  function applyWindow() {
+    if (!values) return;
+    render(image, meta(), values);
+    if (otherValues && kase.other_hip) render(otherImage, kase.other_hip.pixels, otherValues);
     draw();
+  }
+  const otherShown = () => Boolean(bothHips && otherValues && kase.other_hip);
+  function otherBox() {
+    // where the other hip is drawn, in the case's image coordinates: same displayed height
+    const m = meta();
+    const o = kase.other_hip.pixels;
+    const oAspect = o.pixel_spacing ? o.pixel_spacing[0] / o.pixel_spacing[1] : 1;
+    const f = (m.rows * aspect()) / (o.rows * oAspect);
+    return { x: m.columns * (1 + OTHER_GAP), y: 0, w: o.columns * f, h: m.rows };
   }
   function aspect() {
     const s = meta().pixel_spacing;
@@ -213,6 +232,14 @@
     canvas.dataset.imageBox = [view.x, view.y, m.columns * view.scale, m.rows * view.scale * aspect()]
       .map((v) => v.toFixed(2)).join(",");
     ctx.drawImage(image, 0, 0);
+    if (otherShown()) {
+      const b = otherBox();
+      ctx.drawImage(otherImage, b.x, b.y, b.w, b.h);
+      canvas.dataset.otherBox = [view.x + b.x * view.scale, view.y, b.w * view.scale,
+        b.h * view.scale * aspect()].map((v) => v.toFixed(2)).join(",");
+    } else {
+      delete canvas.dataset.otherBox;
+    }
     if (heatOn && heatLoaded && sliceIndex === designated()) { // the model saw that slice
       ctx.globalAlpha = 0.45;
       ctx.imageSmoothingEnabled = true;
@@ -220,14 +247,23 @@
       ctx.globalAlpha = 1;
     }
     drawMeasurements(dpr);
+    if (otherShown()) {
+      const b = otherBox();
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.font = "13px system-ui, sans-serif";
+      ctx.fillStyle = "#9fc3ff";
+      const side = kase.other_hip.side === "L" ? "left" : "right";
+      ctx.fillText(`other hip (${side}), not graded`, view.x + b.x * view.scale + 4, view.y + 16);
+    }
     updateStatus();
   }
   function fit() {
     const m = meta();
     const w = canvas.clientWidth;
     const h = canvas.clientHeight;
-    view.scale = Math.min(w / m.columns, h / (m.rows * aspect()));
-    view.x = (w - m.columns * view.scale) / 2;
+    const width = otherShown() ? otherBox().x + otherBox().w : m.columns; // both hips fit
+    view.scale = Math.min(w / width, h / (m.rows * aspect()));
+    view.x = (w - width * view.scale) / 2;
     view.y = (h - m.rows * aspect() * view.scale) / 2;
     draw();
   }
@@ -912,6 +948,11 @@
         fetchPixels(token),
       ]);
       kase = data;
+      otherValues = null;
+      if (kase.other_hip) {
+        const ob = await api(`cases/${token}/other-hip/pixels/`).then((r) => r.arrayBuffer());
+        otherValues = kase.other_hip.pixels.dtype === "int16" ? new Int16Array(ob) : new Uint16Array(ob);
+      }
       sliceIndex = designated();
       sliceWanted = sliceIndex;
       sliceMeta = null;
@@ -1042,6 +1083,7 @@
       case "r": case "R": resetView(); break;
       case "w": case "W": setPreset((presetIndex + 1) % presets().length); break;
       case "h": case "H": toggleHeatmap(); break;
+      case "b": case "B": if (kase.other_hip) { bothHips = !bothHips; fit(); } break;
       case "m": case "M": setTool("line"); break;
       case "t": case "T": setTool("thirds"); break;
       case "Delete": removeMeasurement(); break;

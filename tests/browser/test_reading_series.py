@@ -93,3 +93,43 @@ def test_the_reader_scrolls_the_series_and_grades_the_hip(page, live_server, rs,
     page.wait_for_url("**/read/*/")
     read = Read.objects.get(item__session=series_session)
     assert (read.label, read.confidence) == ("C1", 70)
+
+
+@pytest.fixture
+def both_hips_session(rs, tmp_path, site):
+    """alice's session on one patient's two hips, in a study that shows both hips."""
+    images = []
+    for side, seed in (("R", 11), ("L", 12)):
+        paths = write_series(tmp_path / side, 1, series_name=f"both-{side}", patient="PAT-BOTH",
+                             side=side, seed=seed)
+        report = import_dicom_files(paths=paths, study=rs.study, site=site)
+        images.append(Image.objects.get(pk=report.files[0].case))
+    Image.objects.filter(pk__in=[i.pk for i in images]).update(partition="test")
+    rs.study.show_both_hips = True
+    rs.study.save(update_fields=["show_both_hips"])
+    return session_create(study=rs.study, reader=rs.users["alice"], name="both hips",
+                          condition="unaided", images=images)
+
+
+BOX = """(name) => {
+  const v = document.getElementById('canvas').dataset[name];
+  return v ? v.split(',').map(Number) : null;
+}"""
+
+
+def test_the_other_hip_is_shown_beside_the_case_and_b_hides_it(page, live_server, rs,
+                                                               both_hips_session):
+    log_in(page, live_server, "alice")
+    open_session(page, live_server, both_hips_session)
+    page.wait_for_function("() => document.getElementById('canvas').dataset.otherBox")
+    main, other = page.evaluate(BOX, "imageBox"), page.evaluate(BOX, "otherBox")
+    assert other[0] > main[0] + main[2]  # to the right of the case
+    assert abs(other[3] - main[3]) < 0.5  # at the same height
+    width = page.evaluate("() => document.getElementById('canvas').clientWidth")
+    assert other[0] + other[2] <= width + 0.5  # both fit in the viewport
+    page.screenshot(path=str(ARTIFACTS / "reading-both-hips.png"))
+    page.keyboard.press("b")
+    page.wait_for_function("() => !document.getElementById('canvas').dataset.otherBox")
+    assert page.evaluate(BOX, "imageBox")[2] > main[2]  # the case alone fills the view
+    page.keyboard.press("b")
+    page.wait_for_function("() => document.getElementById('canvas').dataset.otherBox")

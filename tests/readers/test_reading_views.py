@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 CASE_KEYS = {
     "session_token", "session_name", "condition", "condition_display", "token", "number",
     "total", "n_done", "stage", "reads", "revisions_allowed", "ai", "prev_token", "next_token",
-    "labels", "confidence_max", "pixels", "slices", "designated_slice",
+    "labels", "confidence_max", "pixels", "slices", "designated_slice", "other_hip",
 }
 # Only what the viewer uses (issue 15 S4: no bits stored, nothing else that tells sites apart).
 PIXEL_KEYS = {

@@ -74,3 +74,36 @@ def test_the_reader_gets_every_slice_of_their_case_and_nothing_beyond(client, se
     client.force_login(readers["otto"])
     assert client.get(url("api-pixels", session, item, "?slice=0")).status_code == 404
     assert np.frombuffer(designated, "<u2").size == 32 * 32
+
+
+@pytest.fixture
+def two_hips(tmp_path, study, site, django_user_model):
+    """One patient's right and left hips (two series), both in rita's session."""
+    for side, seed in (("R", 1), ("L", 2)):
+        import_dicom_files(paths=write_series(tmp_path / side, 1, series_name=f"cor-{side}",
+                                              side=side, seed=seed), study=study, site=site)
+    Image.objects.update(partition="test")
+    rita = django_user_model.objects.create_user("rita", password="pw-rita-12345")
+    Membership.objects.create(study=study, user=rita, role=Membership.Role.READER)
+    session = session_create(study=study, reader=rita, name="r1", condition="unaided")
+    return rita, session
+
+
+def test_the_other_hip_is_shown_only_where_the_study_allows_it(client, study, two_hips):
+    rita, session = two_hips
+    client.force_login(rita)
+    for item in session.items.select_related("image__hip"):
+        assert client.get(url("api-case", session, item)).json()["other_hip"] is None
+        assert client.get(url("api-other-hip", session, item)).status_code == 404
+    study.show_both_hips = True
+    study.save(update_fields=["show_both_hips"])
+    for item in session.items.select_related("image__hip"):
+        case = client.get(url("api-case", session, item)).json()
+        other = Image.objects.exclude(pk=item.image_id).get()
+        assert case["other_hip"]["side"] == other.hip.side != item.image.hip.side
+        assert set(case["other_hip"]["pixels"]) == PIXEL_KEYS
+        got = client.get(url("api-other-hip", session, item)).content
+        stored = pydicom.dcmread(Path(settings.MEDIA_ROOT) / other.file.name).pixel_array
+        assert got == stored.astype("<u2").tobytes()
+        # nothing of the other case but its side and display numbers: no truth, no id, no AI
+        assert set(case["other_hip"]) == {"side", "pixels"}
