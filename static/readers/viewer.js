@@ -251,9 +251,14 @@
       const b = otherBox();
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.font = "13px system-ui, sans-serif";
-      ctx.fillStyle = "#9fc3ff";
       const side = kase.other_hip.side === "L" ? "left" : "right";
-      ctx.fillText(`other hip (${side}), not graded`, view.x + b.x * view.scale + 4, view.y + 16);
+      const text = `other hip (${side}), not graded`;
+      const x = view.x + b.x * view.scale + 4;
+      const y = Math.max(view.y, 0) + 4;
+      ctx.fillStyle = "rgba(0, 0, 0, 0.7)";
+      ctx.fillRect(x - 3, y - 1, ctx.measureText(text).width + 6, 19);
+      ctx.fillStyle = "#9fc3ff";
+      ctx.fillText(text, x, y + 13);
     }
     updateStatus();
   }
