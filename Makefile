@@ -38,7 +38,7 @@ test: install
 test-sqlite: install
 	env -u DATABASE_URL READERBENCH_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite.sqlite3 \
 		$(BIN)/pytest tests/studies tests/readers tests/reports tests/api tests/demo tests/test_home.py \
-		tests/test_permissions.py tests/test_settings.py tests/security $(PYTEST_ARGS)
+		tests/test_permissions.py tests/test_settings.py tests/security tests/network $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
