@@ -309,8 +309,23 @@ def reader_invite(
     and keeps its profile; its role in the study, if it has one, is not changed (ValueError).
     The set-password link is Django's password-reset link, valid until it is used or the
     password changes (``PASSWORD_RESET_TIMEOUT``)."""
-    User = get_user_model()
     Profile = reader_profile_model()
+    user, created = invited_account(study=study, username=username, full_name=full_name,
+                                    email=email)
+    if not Profile.objects.filter(user=user).exists():
+        profile = Profile(user=user, seniority=seniority, years_experience=years_experience)
+        profile.full_clean()
+        profile.save()
+    Membership.objects.create(study=study, user=user, role=Membership.Role.READER)
+    return Invitation(user=user, created=created, set_password_path=set_password_path(user))
+
+
+def invited_account(*, study: Study, username: str, full_name: str = "", email: str = ""):
+    """The account of someone invited into ``study`` (a reader, a site coordinator): made
+    without a usable password when new, locked for the transaction; ``(user, created)``.
+    ValueError when the account is already in the study (its role is not changed) or was just
+    made by a concurrent invitation. Call inside a transaction."""
+    User = get_user_model()
     user = User.objects.select_for_update().filter(username=username).first()
     created = user is None
     if created:
@@ -326,21 +341,19 @@ def reader_invite(
                              "to add that account to the study") from None
     existing = Membership.objects.filter(study=study, user=user).first()
     if existing is not None:
-        raise ValueError(
-            f"{username} is already in this study as {existing.get_role_display()}"
-        )
-    if not Profile.objects.filter(user=user).exists():
-        profile = Profile(user=user, seniority=seniority, years_experience=years_experience)
-        profile.full_clean()
-        profile.save()
-    Membership.objects.create(study=study, user=user, role=Membership.Role.READER)
-    path = ""
-    if not user.has_usable_password():
-        path = reverse("password_reset_confirm", kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        })
-    return Invitation(user=user, created=created, set_password_path=path)
+        raise ValueError(f"{username} is already in this study as {existing.get_role_display()}")
+    return user, created
+
+
+def set_password_path(user) -> str:
+    """Django's one-time password-reset link for an account without a usable password ('' for
+    one that has a password): valid until used or the password changes."""
+    if user.has_usable_password():
+        return ""
+    return reverse("password_reset_confirm", kwargs={
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+    })
 
 
 def study_readers(*, study: Study) -> list:

@@ -28,21 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from config.celery import enqueue_on_commit
 from config.leases import heartbeat, inline_worker_name, lease_claim, leases_sweep
 from studies.models import Image, Membership, Site, Study, StudySite, Upload
 from studies.services.dicom_import import import_dicom_files
 from studies.services.dicom_sources import ImportLimits, ImportRefused
+from studies.services.setup import invited_account, set_password_path
 
 logger = logging.getLogger(__name__)
 
@@ -173,34 +169,14 @@ def site_coordinator_invite(*, study: Study, site: Site, username: str, full_nam
     it has in the study (ValueError). The set-password link is Django's password-reset link."""
     if not StudySite.objects.filter(study=study, site=site).exists():
         raise ValueError(f"site {site.code} has not joined this study")
-    User = get_user_model()
-    user = User.objects.select_for_update().filter(username=username).first()
-    created = user is None
-    if created:
-        first, _, last = full_name.strip().partition(" ")
-        user = User(username=username, email=email, first_name=first[:150], last_name=last[:150])
-        user.set_unusable_password()
-        user.full_clean()
-        try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError:  # the same username invited twice at once: one wins
-            raise ValueError(f"{username} was just created by another request; submit again "
-                             "to add that account to the study") from None
-    existing = Membership.objects.filter(study=study, user=user).first()
-    if existing is not None:
-        raise ValueError(f"{username} is already in this study as {existing.get_role_display()}")
+    user, created = invited_account(study=study, username=username, full_name=full_name,
+                                    email=email)
     membership = Membership(study=study, user=user, role=Membership.Role.SITE_COORDINATOR,
                             site=site)
     membership.full_clean()
     membership.save()
-    path = ""
-    if not user.has_usable_password():
-        path = reverse("password_reset_confirm", kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        })
-    return CoordinatorInvitation(user=user, created=created, set_password_path=path)
+    return CoordinatorInvitation(user=user, created=created,
+                                 set_password_path=set_password_path(user))
 
 
 def site_coordinators(*, access: UploadAccess) -> QuerySet[Membership]:
