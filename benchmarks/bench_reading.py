@@ -4,14 +4,16 @@ gunicorn on PostgreSQL.
     python benchmarks/bench_reading.py --readers 50 --cases 40 --think 1.0
     python benchmarks/bench_reading.py --database-url postgres://postgres@127.0.0.1:5432/readerbench_g
 
-The run prepares everything itself: migrates the database, imports ``--cases`` synthetic 16-bit
-MR slices (256 px) into a fresh study through the real importer, creates ``--readers`` reader
+The run prepares everything itself: migrates the database, imports ``--cases`` hips (series
+of ``--slices`` synthetic 16-bit MR slices, 256 px) into a fresh study through the real
+importer, creates ``--readers`` reader
 accounts and one unaided session each (all reading cases), and starts gunicorn on
 ``config.wsgi`` with that ``DATABASE_URL`` and a temporary ``MEDIA_ROOT``. Each simulated reader
 (one thread, one keep-alive connection, standard library only) logs in through the login form;
 when all have logged in, each starts at a random time within ``--ramp`` seconds (default
 ``--think``; 0: all at once) and loops *next case* (``GET api/reading/<s>/next/``) → *pixels*
-(``GET .../pixels/``) → *think* (``--think`` seconds, jittered ±50 %) → *submit*
+(``GET .../pixels/``) → *scroll* (``GET .../pixels/?slice=K``, every other slice of the hip's
+series: ``--slices``, default 3) → *think* (``--think`` seconds, jittered ±50 %) → *submit*
 (``POST .../reads/``) until its session is done. Latencies are measured at the client on
 localhost, so they include queueing in gunicorn.
 
@@ -65,7 +67,8 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _write_cases(folder: Path, n: int, seed: int) -> list[Path]:
+def _write_cases(folder: Path, n: int, seed: int, slices: int = 1) -> list[Path]:
+    """``n`` hips, each a coronal series of ``slices`` files (one case per series)."""
     import pydicom  # noqa: F401 - fail early if missing
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -74,16 +77,20 @@ def _write_cases(folder: Path, n: int, seed: int) -> list[Path]:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:256, 0:256].astype(np.float32) / 256 - 0.5
     paths = []
-    for i in range(n):
+    for i, k in ((i, k) for i in range(n) for k in range(slices)):
+        if k == 0:
+            study_uid, series_uid = generate_uid(), generate_uid()
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(f"{i}.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+        ds = FileDataset(f"{i}-{k}.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID = MRImageStorage
         ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID = generate_uid()
-        ds.SeriesInstanceUID = generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.InstanceNumber = k + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+        ds.ImagePositionPatient = [-90.0, 4.0 * k, 90.0]
         ds.Modality = "MR"
         ds.PatientID = f"BENCH-{seed}-{i}"
         ds.PatientName = f"BENCH^{i}"
@@ -97,13 +104,13 @@ def _write_cases(folder: Path, n: int, seed: int) -> list[Path]:
         ds.PixelSpacing = ["0.7", "0.7"]
         ds.WindowCenter, ds.WindowWidth = "600", "1200"
         ds.PixelData = np.clip(image, 0, 4095).astype(np.uint16).tobytes()
-        path = folder / f"{i}.dcm"
+        path = folder / f"{i}-{k}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
 
 
-def prepare(*, n_readers: int, n_cases: int, tmp: Path, tag: str) -> dict:
+def prepare(*, n_readers: int, n_cases: int, tmp: Path, tag: str, slices: int = 1) -> dict:
     """Study, cases, readers and sessions in the database the environment names."""
     import django
 
@@ -118,10 +125,10 @@ def prepare(*, n_readers: int, n_cases: int, tmp: Path, tag: str) -> dict:
 
     study = Study.objects.create(slug=f"bench-{tag}", title="Reading benchmark", synthetic=True)
     site, _ = Site.objects.get_or_create(code=f"BENCH-{tag}")
-    paths = _write_cases(tmp / "dicom", n_cases, seed=1)
+    paths = _write_cases(tmp / "dicom", n_cases, seed=1, slices=slices)
     report = import_dicom_files(paths=[str(p) for p in paths], study=study, site=site)
-    if report.imported != n_cases:
-        raise SystemExit(f"import: {report.imported} of {n_cases} cases imported")
+    if report.imported != n_cases * slices or Image.objects.filter(study=study).count() != n_cases:
+        raise SystemExit(f"import: {report.imported} of {n_cases * slices} files imported")
     for i, image in enumerate(Image.objects.filter(study=study)):
         ReferenceLabel.objects.create(image=image, label=["A", "B", "C1", "C2"][i % 4],
                                       source="bench")
@@ -174,7 +181,8 @@ class Reader:
         self.cookies: dict[str, str] = {}
         self.username, self.token, self.think = username, token, think
         self.rng = random.Random(seed)
-        self.timings: dict[str, list[float]] = {"next": [], "pixels": [], "submit": []}
+        self.timings: dict[str, list[float]] = {"next": [], "pixels": [], "slice": [],
+                                                "submit": []}
         self.errors: list[str] = []
         self.created = 0
 
@@ -235,6 +243,16 @@ class Reader:
             if status != 200 or len(pixels) != expected:
                 self.errors.append(f"pixels {status} ({len(pixels)} bytes)")
                 return
+            # scroll the series: every other slice once (the viewer fetches each as shown)
+            for k in range(case.get("slices", 1)):
+                if k == case.get("designated_slice", 0):
+                    continue
+                status, data, t = self.request(
+                    "GET", f"{base}cases/{case['token']}/pixels/?slice={k}")
+                self.timings["slice"].append(t)
+                if status != 200 or len(data) != expected:
+                    self.errors.append(f"slice {k}: {status} ({len(data)} bytes)")
+                    return
             if self.think:
                 time.sleep(self.think * self.rng.uniform(0.5, 1.5))
             read = json.dumps({
@@ -266,6 +284,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--cases", type=int, default=40)
+    parser.add_argument("--slices", type=int, default=3,
+                        help="slices per case (a hip series; each reader scrolls through all)")
     parser.add_argument("--think", type=float, default=1.0,
                         help="seconds a reader looks at a case before submitting (±50 %%)")
     parser.add_argument("--ramp", type=float, default=None,
@@ -299,9 +319,11 @@ def main(argv=None) -> int:
                    cwd=REPO, env=env, check=True)
     tag = uuid.uuid4().hex[:8]
     t0 = time.perf_counter()
-    info = prepare(n_readers=args.readers, n_cases=args.cases, tmp=tmp, tag=tag)
-    print(f"prepared {args.cases} cases, {args.readers} readers and sessions in "
-          f"{time.perf_counter() - t0:.1f} s ({urlparse(args.database_url).path.lstrip('/')})")
+    info = prepare(n_readers=args.readers, n_cases=args.cases, tmp=tmp, tag=tag,
+                   slices=args.slices)
+    print(f"prepared {args.cases} cases of {args.slices} slices, {args.readers} readers and "
+          f"sessions in {time.perf_counter() - t0:.1f} s "
+          f"({urlparse(args.database_url).path.lstrip('/')})")
     port = _free_port()
     # The deployment's own gunicorn settings (config/gunicorn_conf.py), as compose runs them.
     overrides = [f"--{flag}={value}" for flag, value in (
@@ -347,7 +369,8 @@ def main(argv=None) -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    timings = {k: [t for r in readers for t in r.timings[k]] for k in ("next", "pixels", "submit")}
+    timings = {k: [t for r in readers for t in r.timings[k]]
+               for k in ("next", "pixels", "slice", "submit")}
     errors = [e for r in readers for e in r.errors]
     acknowledged = sum(r.created for r in readers)
     in_db = stored_reads(info)
@@ -355,7 +378,8 @@ def main(argv=None) -> int:
     print(f"\n{args.readers} concurrent readers, {args.cases} cases each, think {args.think} s, "
           f"start ramp {args.ramp} s, gunicorn config/gunicorn_conf.py {' '.join(overrides)}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
-    for kind, label in [("next", "next case"), ("pixels", "pixels"), ("submit", "submit")]:
+    for kind, label in [("next", "next case"), ("pixels", "pixels"), ("slice", "scroll"),
+                        ("submit", "submit")]:
         print(f"  {label:<10} {_percentiles(timings[kind])}")
     print(f"  {n_requests} requests in {wall:.1f} s ({n_requests / wall:.0f} req/s)")
     print(f"  errors: {len(errors)}{' — ' + '; '.join(errors[:5]) if errors else ''}")
