@@ -295,6 +295,12 @@ class Image(PixelFields):
                 condition=Q(designation__in=["middle", "manifest", "coordinator"]),
                 name="image_designation_valid",
             ),
+            # One case per hip series, even when two imports (two associations of a PACS, say)
+            # bring files of one series at once.
+            models.UniqueConstraint(
+                fields=["hip", "series_instance_uid"], condition=~Q(series_instance_uid=""),
+                name="image_one_case_per_series",
+            ),
         ]
         indexes = [models.Index(fields=["study", "partition"])]
 

@@ -402,9 +402,19 @@ def _commit_one(entry: Entry, ctx: ImportContext, batch: ImportBatch) -> None:
                 same = Q(content_hash=entry.digest) | Q(sop_instance_uid=entry.sop_instance_uid)
                 there = Slice.objects.filter(same, study=ctx.study).select_related("image")
                 existing = there.first()
-                if existing is None:
+                if existing is not None:
+                    raise _AlreadyThere(existing.image) from None
+                # A concurrent import made this series' case first: the file joins it.
+                image = Image.objects.filter(
+                    study=ctx.study, hip=hip, series_instance_uid=entry.series_uid
+                ).first()
+                if not created or image is None:
                     raise
-                raise _AlreadyThere(existing.image) from None
+                created = False
+                stack = _slices([entry], ctx, batch)
+                for s in stack:
+                    s.index, s.image = 1_000_000 + s.index, image
+                Slice.objects.bulk_create(stack)
             label = None if created else getattr(
                 ReferenceLabel.objects.filter(image=image).first(), "label", None
             )

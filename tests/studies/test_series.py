@@ -260,3 +260,47 @@ def test_an_enhanced_mr_file_is_one_case_with_a_slice_per_frame(tmp_path, study,
         got = np.frombuffer(image_pixels(image=s), "<u2").reshape(64, 64)
         np.testing.assert_array_equal(got, reference[s.frame])
         assert np.load(Path(settings.MEDIA_ROOT) / s.array_file.name).shape == (64, 64)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_series_at_once_make_one_case(tmp_path):
+    """Two associations of a PACS (or two coordinators) bring halves of one series at the same
+    moment: one case with every slice, never two cases for one series."""
+    import threading
+
+    from django.db import connection
+
+    from studies.models import Site, Study
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("the in-memory SQLite test database is not shared between threads")
+    study = Study.objects.create(slug="race-series", title="race")
+    site = Site.objects.create(code="RACE")
+    paths = sorted(write_series(tmp_path, 8))
+    halves = [paths[0::2], paths[1::2]]
+    errors, reports = [], []
+    for _attempt in range(3):  # the race is not won the same way every time: try it thrice
+        Image.objects.filter(study=study).delete()
+        barrier = threading.Barrier(2)
+
+        def worker(half, barrier=barrier):
+            try:
+                barrier.wait()
+                reports.append(import_dicom_files(paths=half, study=study, site=site))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker, args=(h,)) for h in halves]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        image = Image.objects.get(study=study)
+        assert image.slices.count() == 8
+        assert list(image.slices.order_by("index").values_list("index", flat=True)) == list(
+            range(8))
+        assert image.designated_index == 3 and original_number(image) == 4
+    assert all(r.imported == 4 for r in reports)
