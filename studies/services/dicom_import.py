@@ -238,6 +238,8 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
     stored: list[storage.StoredFile] = []
     keep: dict[str, bytes] = {}
     slices: list[SliceSpec] = []
+    number = dicom_fields.number(ds, "InstanceNumber")
+    instance_number = int(number) if number is not None and abs(number) < 2**31 else None
     try:
         _store(stored, keep, kind="cases", digest=digest, data=payload)
         for frame, geometry in enumerate(image.frames):
@@ -246,11 +248,10 @@ def _prepare(source: Source, ctx: ImportContext) -> Entry | Duplicate | FileResu
                 image.frame_pixels(frame), image.photometric, own, ctx.case_array
             )
             _store(stored, keep, kind="arrays", digest=array_digest(digest, frame), data=data)
-            number = dicom_fields.number(ds, "InstanceNumber")
             slices.append(SliceSpec(
                 frame=frame,
                 position=position_along_normal(geometry),
-                instance_number=int(number) if number is not None and abs(number) < 2**31 else None,
+                instance_number=instance_number,
                 fields=own,
                 array_file=stored[-1].name,
             ))
