@@ -27,7 +27,7 @@
   let sliceMeta = null; // display numbers of the slice shown; null: the designated one's
   let sliceWanted = 0;
   const sliceCache = new Map(); // "token:k" -> Promise<{meta, buffer}>
-  // The patient's other hip beside the case, where the study shows both hips: drawn to the
+  // The other hip of the same person beside the case, where the study shows both hips: drawn to the
   // right of the case at the same height, in the same window; B hides or shows it.
   const otherImage = document.createElement("canvas");
   let otherValues = null;
