@@ -202,11 +202,15 @@ def _restore_missing(entry: Entry) -> None:
             storage.store_content(kind=kind, digest=rest.split("/")[1][:64], data=data)
 
 
+UNPLACED = 1_000_000  # the index of a slice not numbered yet (no case has that many slices)
+
+
 def _slices(entries: list[Entry], ctx: ImportContext, batch: ImportBatch) -> list[Slice]:
-    """Unsaved slices of ``entries`` (one per frame of each file), in stack order."""
+    """Unsaved slices of ``entries`` (one per frame of each file), in stack order, not numbered
+    yet: a new case numbers them (:func:`_new_case`), an existing one is restacked."""
     return series.stack_order([
         Slice(
-            study=ctx.study, index=0, position=spec.position,
+            study=ctx.study, index=UNPLACED, position=spec.position,
             instance_number=spec.instance_number, batch=batch, **spec.row_fields(entry),
         )
         for entry in entries
@@ -316,8 +320,6 @@ def _commit_bulk(entries: list[Entry], ctx: ImportContext, batch: ImportBatch) -
                     existing_label = None
                 else:
                     image, stack = Image(pk=ctx.cases[key]), _slices(group, ctx, batch)
-                    for s in stack:
-                        s.index = 1_000_000 + s.index  # placed by restack below
                     existing_label = ctx.labels.get(image.pk)
                     joined.append((image, group))
                 for s in stack:
@@ -389,8 +391,6 @@ def _commit_one(entry: Entry, ctx: ImportContext, batch: ImportBatch) -> None:
                 image, stack = _new_case([entry], ctx, hip.pk, batch)
             else:
                 stack = _slices([entry], ctx, batch)
-                for s in stack:
-                    s.index = 1_000_000 + s.index
             try:
                 with transaction.atomic():
                     if created:
@@ -413,7 +413,7 @@ def _commit_one(entry: Entry, ctx: ImportContext, batch: ImportBatch) -> None:
                 created = False
                 stack = _slices([entry], ctx, batch)
                 for s in stack:
-                    s.index, s.image = 1_000_000 + s.index, image
+                    s.image = image
                 Slice.objects.bulk_create(stack)
             label = None if created else getattr(
                 ReferenceLabel.objects.filter(image=image).first(), "label", None

@@ -89,13 +89,37 @@ def _current_slice(image: Image, stack: list[Slice]) -> Slice | None:
     return None
 
 
+def _locked_stack(image: Image) -> tuple[Image, list[Slice]]:
+    """The case's row, locked, and its slices in stack order, numbered 0..n-1."""
+    image = Image.objects.select_for_update(of=("self",)).get(pk=image.pk)
+    stack = stack_order(list(Slice.objects.filter(image=image)))
+    moved = []
+    for index, s in enumerate(stack):
+        if s.index != index:
+            s.index = index
+            moved.append(s)
+    if moved:
+        Slice.objects.bulk_update(moved, ["index"])
+    return image, stack
+
+
+def _point_at(image: Image, chosen: Slice, *also: str) -> None:
+    """Make ``chosen`` the case's designated slice; save what changed (and ``also``)."""
+    changed = copy_slice_fields(image, chosen)
+    if image.designated_index != chosen.index:
+        image.designated_index = chosen.index
+        changed.append("designated_index")
+    changed.extend(also)
+    if changed:
+        image.save(update_fields=changed)
+
+
 def restack(image: Image) -> Image:
     """Order the case's slices, number them, and (re)designate: the middle slice for a case
     designated by default and not frozen, else the slice it had. Locks the case's row; call
     inside a transaction or alone (it opens one)."""
     with transaction.atomic():
-        image = Image.objects.select_for_update(of=("self",)).get(pk=image.pk)
-        stack = stack_order(list(Slice.objects.filter(image=image)))
+        image, stack = _locked_stack(image)
         if not stack:
             return image
         current = _current_slice(image, stack)
@@ -105,24 +129,8 @@ def restack(image: Image) -> Image:
             chosen = stack[middle_index(len(stack))]
         else:
             chosen = current or stack[middle_index(len(stack))]
-        _renumber(stack)
-        changed = copy_slice_fields(image, chosen)
-        if image.designated_index != chosen.index:
-            image.designated_index = chosen.index
-            changed.append("designated_index")
-        if changed:
-            image.save(update_fields=changed)
+        _point_at(image, chosen)
     return image
-
-
-def _renumber(stack: list[Slice]) -> None:
-    moved = []
-    for index, s in enumerate(stack):
-        if s.index != index:
-            s.index = index
-            moved.append(s)
-    if moved:
-        Slice.objects.bulk_update(moved, ["index"])
 
 
 def designate_slice(*, image: Image, index: int, by: str = Image.Designation.COORDINATOR) -> Image:
@@ -135,23 +143,18 @@ def designate_slice(*, image: Image, index: int, by: str = Image.Designation.COO
         predicted), unless the slice asked for is the one already designated.
     """
     with transaction.atomic():
-        image = Image.objects.select_for_update(of=("self",)).get(pk=image.pk)
-        stack = stack_order(list(Slice.objects.filter(image=image)))
+        image, stack = _locked_stack(image)
         if not 0 <= index < len(stack):
             raise DesignationError(
                 f"case {image.pk} has {len(stack)} slice(s): slice {index + 1} does not exist"
             )
-        _renumber(stack)
         chosen = stack[index]
-        current = _current_slice(image, stack)
-        if current is not chosen:
+        if _current_slice(image, stack) is not chosen:
             frozen = case_is_frozen(image)
             if frozen:
                 raise DesignationError(
                     f"{frozen}: the slice it is graded on can no longer change"
                 )
-        changed = copy_slice_fields(image, chosen)
-        image.designated_index = chosen.index
         image.designation = by
-        image.save(update_fields=[*changed, "designated_index", "designation"])
+        _point_at(image, chosen, "designation")
     return image
