@@ -526,13 +526,6 @@ def case_slice(*, item: SessionCase, index: int):
     return found
 
 
-def viewer_pixel_meta(*, image) -> dict:
-    """The display numbers of a case or a slice, as the viewer is given them."""
-    from studies.pixels import image_pixel_meta
-
-    return _viewer_pixel_meta(image_pixel_meta(image=image).as_dict())
-
-
 # What the viewer uses of the display metadata, and nothing more (issue 15 S4: every extra
 # field, such as bits stored, helps a reader tell the sites apart).
 VIEWER_PIXEL_FIELDS = (
@@ -541,7 +534,11 @@ VIEWER_PIXEL_FIELDS = (
 )
 
 
-def _viewer_pixel_meta(meta: dict) -> dict:
+def viewer_pixel_meta(*, image) -> dict:
+    """The display numbers of a case or a slice, as the viewer is given them."""
+    from studies.pixels import image_pixel_meta
+
+    meta = image_pixel_meta(image=image).as_dict()
     return {k: meta[k] for k in VIEWER_PIXEL_FIELDS}
 
 
